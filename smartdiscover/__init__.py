@@ -1,0 +1,3 @@
+"""
+SmartDiscover: tells mail, groupware, chat and VoIP clients how to connect.
+"""

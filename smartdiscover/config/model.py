@@ -1,0 +1,154 @@
+"""
+The immutable configuration model.
+
+Every answer SmartDiscover gives is derived from one L{Model} snapshot, so the
+formats can never disagree with each other.  Instances are frozen: a reload
+builds a new model and swaps one reference.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+
+class Security(enum.Enum):
+    """
+    How a socket service protects its connections.
+    """
+
+    SSL = "ssl"  # implicit TLS from the first byte ("TLS/SSL")
+    STARTTLS = "starttls"  # plain connect, then upgrade ("Standard")
+    NONE = "none"  # no TLS at all ("Standard")
+
+
+# Standard ports by protocol and security (RFC 8314, RFC 6186, RFC 6120,
+# XEP-0368, RFC 3261).
+DEFAULT_PORTS: Mapping[str, Mapping[Security, int]] = MappingProxyType(
+    {
+        "smtp": {Security.SSL: 465, Security.STARTTLS: 587, Security.NONE: 587},
+        "imap": {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143},
+        "pop3": {Security.SSL: 995, Security.STARTTLS: 110, Security.NONE: 110},
+        "xmpp": {Security.SSL: 5223, Security.STARTTLS: 5222, Security.NONE: 5222},
+        "sip": {Security.SSL: 5061, Security.STARTTLS: 5060, Security.NONE: 5060},
+    }
+)
+
+SOCKET_SERVICES: tuple[str, ...] = ("imap", "pop3", "smtp", "xmpp", "sip")
+
+URL_SERVICES: tuple[str, ...] = (
+    "activesync",
+    "ews",
+    "syncml",
+    "webdav",
+    "webclient",
+    "webadmin",
+    "freebusy",
+    "ical",
+    "sms",
+    "antispam",
+    "install",
+    "teamchat",
+    "collaboration",
+    "caldav",
+    "carddav",
+)
+
+
+@dataclass(frozen=True)
+class SocketService:
+    """
+    A service clients reach over a TCP (or UDP) socket: IMAP, SMTP and so on.
+    """
+
+    name: str
+    host: str
+    port: int
+    security: Security
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """
+    Everything a client of one mail domain may be told about.
+    """
+
+    public_hostname: str
+    services: tuple[SocketService, ...]
+    urls: Mapping[str, str]
+
+    def service(self, name: str) -> SocketService | None:
+        for service in self.services:
+            if service.name == name:
+                return service
+        return None
+
+
+@dataclass(frozen=True)
+class HTTPSListener:
+    """
+    Where the HTTPS service listens and which certificate it presents.
+    """
+
+    port: int
+    interface: str | None  # None: every address, IPv4 and IPv6
+    backlog: int | None
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
+class UDPAddress:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class User:
+    """
+    An entry of the password file.
+    """
+
+    address: str
+    password_hash: bytes = field(repr=False)
+    display_name: str
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    backend: str
+    passwd_file: Path | None
+    case_sensitive_local: bool
+
+
+@dataclass(frozen=True)
+class Model:
+    """
+    One complete, validated configuration.
+    """
+
+    source: Path
+    public_hostname: str
+    domains: tuple[str, ...]
+    https: HTTPSListener
+    http: str | None
+    dns: UDPAddress | None
+    ttl_hours: int
+    auth: AuthSettings
+    catalogue: Catalogue
+    users: Mapping[str, User] = field(repr=False)
+
+    def serves(self, domain: str) -> bool:
+        """
+        Whether C{domain} (already normalised) is one of the served domains.
+        """
+        return domain in self.domains
+
+    def catalogue_for(self, domain: str) -> Catalogue:
+        """
+        The services offered to users of C{domain}.
+        """
+        return self.catalogue

@@ -1,0 +1,134 @@
+"""
+The current model, its generation number, and the reload that replaces both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smartdiscover.config.loader import ConfigError
+from smartdiscover.config.model import Model
+
+T = TypeVar("T")
+
+Prepare = Callable[[Model], Any]
+Commit = Callable[[Any], None]
+RunInThread = Callable[..., "Deferred[Any]"]
+
+
+class _Subscriber(Generic[T]):
+    def __init__(self, prepare: Callable[[Model], T], commit: Callable[[T], None]):
+        self.prepare = prepare
+        self.commit = commit
+
+
+class ConfigStore:
+    """
+    Holds the model every request reads, and reloads it as one unit.
+
+    A reload reads and validates the file and lets every subscriber derive
+    what it needs (TLS contexts, tables) off the reactor thread; only when
+    all of that succeeded are the model and the derived objects swapped in,
+    on the reactor thread.  Any failure leaves everything as it was.
+
+    @ivar current: the model in force.
+    @ivar generation: 1 for the model loaded at start, +1 per applied reload.
+    @ivar last_error: why the last reload failed, or L{None} if it succeeded.
+    """
+
+    _log = Logger()
+
+    def __init__(self, model: Model, load: Callable[[], Model],
+                 run_in_thread: RunInThread) -> None:
+        """
+        @param model: the model loaded at start.
+        @param load: reads and validates the file again; blocking.
+        @param run_in_thread: runs a blocking callable away from the reactor
+            thread and returns a L{Deferred} of its result.
+        """
+        self.current = model
+        self.generation = 1
+        self.last_error: str | None = None
+        self.reloads = 0
+        self.reload_failures = 0
+        self._load = load
+        self._run_in_thread = run_in_thread
+        self._subscribers: list[_Subscriber[Any]] = []
+        self._running: Deferred[bool] | None = None
+        self._again = False
+
+    def subscribe(self, prepare: Callable[[Model], T], commit: Callable[[T], None]) -> None:
+        """
+        Keep something derived from the model in step with it.
+
+        C{prepare(model)} runs off the reactor thread and may raise to veto a
+        reload; C{commit(result)} runs on the reactor thread when the model it
+        was prepared from comes into force.  Both run once now, for the
+        current model.
+        """
+        subscriber = _Subscriber(prepare, commit)
+        subscriber.commit(subscriber.prepare(self.current))
+        self._subscribers.append(subscriber)
+
+    def reload(self) -> Deferred[bool]:
+        """
+        Re-read the file and swap it in if it is valid.
+
+        Requests that arrive while a reload runs are folded into a single
+        follow-up reload.
+
+        @return: fires with C{True} when a new model came into force.
+        """
+        if self._running is not None:
+            self._again = True
+            return self._running
+        self._running = d = self._run_in_thread(self._build)
+        d.addCallbacks(self._apply, self._reject)
+        d.addBoth(self._finished)
+        return d
+
+    def _build(self) -> tuple[Model, list[Any]]:
+        model = self._load()
+        return model, [s.prepare(model) for s in self._subscribers]
+
+    def _apply(self, built: tuple[Model, list[Any]]) -> bool:
+        model, derived = built
+        self.current = model
+        for subscriber, value in zip(self._subscribers, derived):
+            subscriber.commit(value)
+        self.generation += 1
+        self.reloads += 1
+        self.last_error = None
+        self._log.info("reloaded {path}: generation {generation}",
+                       path=str(model.source), generation=self.generation)
+        return True
+
+    def _reject(self, failure: Failure) -> bool:
+        self.reload_failures += 1
+        if failure.check(ConfigError):
+            self.last_error = str(failure.value)
+        else:
+            self.last_error = f"{failure.type.__name__}: {failure.value}"
+        self._log.error(
+            "reload failed, generation {generation} stays in force:\n{error}",
+            generation=self.generation, error=self.last_error)
+        return False
+
+    def _finished(self, result: bool) -> Deferred[bool] | bool:
+        self._running = None
+        if self._again:
+            self._again = False
+            return self.reload()
+        return result
+
+
+def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+    """
+    A L{RunInThread} for tests and tools: runs C{f} right here.
+    """
+    return maybeDeferred(f, *args, **kwargs)
+

@@ -1,0 +1,28 @@
+"""
+Serialising XML answers: lxml builds them, so every value is escaped.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    """
+    UTF-8 bytes that start with the XML declaration and nothing before it
+    (exchangelib accepts a body only if it starts with C{<?xml}).
+    """
+    return DECLARATION + etree.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def child(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    """
+    Append C{<tag>text</tag>} to C{parent}, in C{parent}'s namespace.
+    """
+    namespace = etree.QName(parent).namespace
+    element = etree.SubElement(parent, f"{{{namespace}}}{tag}" if namespace else tag)
+    if text is not None:
+        element.text = text
+    return element

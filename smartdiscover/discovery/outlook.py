@@ -1,0 +1,107 @@
+"""
+Outlook POX Autodiscover answers (MS-OXDSCLI; PROTOCOLS.md sections 2.4-2.10).
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+from lxml import etree
+
+from smartdiscover.config.model import Catalogue, Security, SocketService
+from smartdiscover.discovery.document import child, to_bytes
+from smartdiscover.discovery.principal import Principal
+from smartdiscover.discovery.request import OUTLOOK_RESPONSE
+
+RESPONSE_2006 = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+
+# Standard POX Types, in the order Outlook should consider them.
+STANDARD_TYPES = (("imap", "IMAP"), ("pop3", "POP3"), ("smtp", "SMTP"))
+
+ERROR_MESSAGES = {
+    500: "The e-mail address cannot be found.",
+    600: "Invalid Request",
+    601: "Provider is not available",
+    603: "Internal Server Error",
+}
+
+# SSL/Encryption per security (SPA and SSL default to "on" when omitted,
+# so both are always written).
+_ENCRYPTION = {
+    Security.SSL: ("on", "SSL"),
+    Security.STARTTLS: ("on", "TLS"),
+    Security.NONE: ("off", "None"),
+}
+
+
+def render_settings(catalogue: Catalogue, principal: Principal, ttl_hours: int) -> bytes:
+    """
+    The settings document: User, then an Account with one Protocol per
+    offered service.
+    """
+    root = etree.Element(f"{{{RESPONSE_2006}}}Autodiscover", nsmap={None: RESPONSE_2006})
+    response = etree.SubElement(root, f"{{{OUTLOOK_RESPONSE}}}Response",
+                                nsmap={None: OUTLOOK_RESPONSE})
+    user = child(response, "User")
+    child(user, "DisplayName", principal.display_name or principal.address)
+    child(user, "AutoDiscoverSMTPAddress", principal.address)
+    account = child(response, "Account")
+    child(account, "AccountType", "email")
+    child(account, "Action", "settings")
+    for name, pox_type in STANDARD_TYPES:
+        service = catalogue.service(name)
+        if service is not None:
+            _socket_protocol(account, pox_type, service, principal, ttl_hours)
+    ews = catalogue.urls.get("ews")
+    if ews is not None:
+        protocol = child(account, "Protocol")
+        child(protocol, "Type", "EXPR")
+        child(protocol, "EwsUrl", ews)  # exchangelib reads this one
+        child(protocol, "ASUrl", ews)  # evolution-ews reads this one
+        child(protocol, "AuthPackage", "basic")
+        child(protocol, "TTL", str(ttl_hours))
+    webclient = catalogue.urls.get("webclient")
+    if webclient is not None:
+        protocol = child(account, "Protocol")
+        child(protocol, "Type", "WEB")
+        external = child(protocol, "External")
+        owa = child(external, "OWAUrl", webclient)
+        owa.set("AuthenticationMethod", "Basic, Fba")
+    return to_bytes(root)
+
+
+def _socket_protocol(account: etree._Element, pox_type: str, service: SocketService,
+                     principal: Principal, ttl_hours: int) -> None:
+    ssl, encryption = _ENCRYPTION[service.security]
+    protocol = child(account, "Protocol")
+    child(protocol, "Type", pox_type)
+    child(protocol, "Server", service.host)
+    child(protocol, "Port", str(service.port))
+    child(protocol, "LoginName", principal.address)
+    child(protocol, "DomainRequired", "off")
+    child(protocol, "SPA", "off")
+    child(protocol, "SSL", ssl)
+    child(protocol, "Encryption", encryption)
+    child(protocol, "AuthRequired", "on")
+    if pox_type == "SMTP":
+        child(protocol, "UsePOPAuth", "on")
+        child(protocol, "SMTPLast", "off")
+    child(protocol, "TTL", str(ttl_hours))
+
+
+def render_error(code: int, server_name: str, now: datetime) -> bytes:
+    """
+    An Error document the way Exchange sends it: a 2006-namespace Response
+    directly around Error (exchangelib crashes on an Error in a 2006a
+    Response), with Exchange's Time and Id attributes.
+    """
+    root = etree.Element(f"{{{RESPONSE_2006}}}Autodiscover", nsmap={None: RESPONSE_2006})
+    response = child(root, "Response")
+    error = child(response, "Error")
+    error.set("Time", now.strftime("%H:%M:%S.%f") + "0")
+    error.set("Id", str(zlib.crc32(server_name.encode("utf-8"))))
+    child(error, "ErrorCode", str(code))
+    child(error, "Message", ERROR_MESSAGES.get(code, "Invalid Request"))
+    child(error, "DebugData")
+    return to_bytes(root)

@@ -1,0 +1,28 @@
+"""
+Who a discovery answer is for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """
+    An authenticated user.
+
+    @ivar address: the canonical address, as the user store spells it.
+    @ivar display_name: a name to show, or C{""} when the store has none.
+    """
+
+    address: str
+    display_name: str = ""
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rpartition("@")[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()

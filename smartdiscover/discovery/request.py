@@ -1,0 +1,103 @@
+"""
+The Autodiscover request body (MS-OXDSCLI 2.2.3; PROTOCOLS.md section 2.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smartdiscover.discovery.xml import UnsafeXML, parse
+
+OUTLOOK_REQUEST = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+MOBILESYNC_REQUEST = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006"
+OUTLOOK_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+MOBILESYNC_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
+REQUEST_NAMESPACES = (OUTLOOK_REQUEST, MOBILESYNC_REQUEST)
+MAX_FIELD_LENGTH = 1024
+
+
+class InvalidRequest(ValueError):
+    """
+    A body that is not an Autodiscover request (ErrorCode 600).
+    """
+
+
+@dataclass(frozen=True)
+class AutodiscoverRequest:
+    """
+    What the client asked for.  C{None} fields were absent.
+    """
+
+    email_address: str | None
+    legacy_dn: str | None
+    response_schema: str
+
+    @property
+    def identity(self) -> str | None:
+        """
+        The mailbox asked about: LegacyDN wins over EMailAddress (MS-OXDSCLI 3.2.5).
+        """
+        return self.legacy_dn or self.email_address
+
+
+DEFAULT_REQUEST = AutodiscoverRequest(None, None, OUTLOOK_RESPONSE)
+
+
+def _tolerant(namespace: str) -> str:
+    # Microsoft's pages print https:// namespaces; the XSDs use http://.
+    if namespace.startswith("https://schemas.microsoft.com/"):
+        return "http://" + namespace[len("https://"):]
+    return namespace
+
+
+def parse_request(body: bytes) -> AutodiscoverRequest:
+    """
+    Parse a POSTed request; an empty body asks about the authenticated user.
+
+    @raise InvalidRequest: for anything that is not a well-formed request in
+        one of the two request namespaces.
+    """
+    if not body.strip():
+        return DEFAULT_REQUEST
+    try:
+        root = parse(body)
+    except UnsafeXML as e:
+        raise InvalidRequest(str(e)) from None
+    namespace, _, local = _split(root.tag)
+    if local != "Autodiscover" or _tolerant(namespace) not in REQUEST_NAMESPACES:
+        raise InvalidRequest("not an Autodiscover request")
+    request = None
+    for child in root:
+        if _split(child.tag)[2] == "Request":
+            if request is not None:
+                raise InvalidRequest("more than one Request")
+            request = child
+    if request is None:
+        raise InvalidRequest("no Request element")
+    fields: dict[str, str] = {}
+    for child in request:
+        name = _split(child.tag)[2]
+        if name in ("EMailAddress", "LegacyDN", "AcceptableResponseSchema"):
+            if name in fields:
+                raise InvalidRequest(f"{name} given twice")
+            text = (child.text or "").strip()
+            if len(text) > MAX_FIELD_LENGTH:
+                raise InvalidRequest(f"{name} too long")
+            fields[name] = text
+    schema = fields.get("AcceptableResponseSchema")
+    if not schema:
+        raise InvalidRequest("no AcceptableResponseSchema")
+    email = fields.get("EMailAddress") or None
+    legacy_dn = fields.get("LegacyDN") or None
+    if email is None and legacy_dn is None:
+        raise InvalidRequest("neither EMailAddress nor LegacyDN")
+    return AutodiscoverRequest(email, legacy_dn, _tolerant(schema))
+
+
+def _split(tag: object) -> tuple[str, str, str]:
+    if not isinstance(tag, str):  # comments and processing instructions
+        return "", "", ""
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, "}", local
+    return "", "", tag

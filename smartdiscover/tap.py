@@ -1,0 +1,130 @@
+"""
+C{twistd smartdiscover}: options, and the service tree that wires every part.
+
+This is the only module that knows every part of SmartDiscover.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService, MultiService
+from twisted.cred.portal import Portal
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python import usage
+
+from smartdiscover.auth.passwd import PasswdChecker
+from smartdiscover.auth.pool import HashingPool
+from smartdiscover.config import ConfigError, ConfigStore, load
+from smartdiscover.config.model import HTTPSListener, Model
+from smartdiscover.config.sighup import ReloadOnSignal
+from smartdiscover.web.autodiscover import AutodiscoverRealm
+from smartdiscover.web.basic_auth import BasicAuthResource
+from smartdiscover.web.devcert import create_development_certificate, development_names
+from smartdiscover.web.routing import CaseInsensitiveResource
+from smartdiscover.web.site import SmartSite
+from smartdiscover.web.tls import (
+    ReloadableServerTLS,
+    TLSFilesError,
+    load_server_tls,
+    reload_server_tls,
+)
+
+_log = Logger(namespace="smartdiscover")
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = ("Serve autodiscover and autoconfig answers over HTTPS, as "
+                "described by one INI file; SIGHUP reloads it.")
+    optParameters = [
+        ["config", "c", "etc/sd.ini", "The configuration file."],
+    ]
+
+    def postOptions(self) -> None:
+        if not Path(self["config"]).is_file():
+            raise usage.UsageError(f"no configuration file at {self['config']}")
+
+
+def makeService(options: Options, reactor: Any = None) -> IService:
+    if reactor is None:
+        from twisted.internet import reactor  # type: ignore[no-redef]
+    path = Path(options["config"]).absolute()
+    try:
+        model = load(path)
+    except ConfigError as e:
+        raise SystemExit(f"smartdiscover: invalid configuration\n{e}") from None
+    _ensure_certificate(model)
+
+    top = MultiService()
+    store = ConfigStore(model, lambda: load(path),
+                        lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
+
+    try:
+        tls = ReloadableServerTLS(load_server_tls(model.https.certificate,
+                                                  model.https.private_key))
+    except TLSFilesError as e:
+        raise SystemExit(f"smartdiscover: {e}") from None
+    store.subscribe(
+        lambda new: reload_server_tls(tls.current, new.https.certificate, new.https.private_key),
+        tls.replace)
+
+    hashing = HashingPool(reactor)
+    hashing.setServiceParent(top)
+    checker = PasswdChecker(lambda: store.current, hashing.run)
+    portal = Portal(AutodiscoverRealm(lambda: store.current), [checker])
+
+    site = SmartSite(_resource_tree(portal, model.public_hostname), reactor=reactor)
+    https = strports.service(_listen_description(model.https),
+                             TLSMemoryBIOFactory(tls, False, site), reactor=reactor)
+    https.setServiceParent(top)
+    ReloadOnSignal(store.reload, reactor).setServiceParent(top)
+    return top
+
+
+def _resource_tree(portal: Portal, realm: str) -> CaseInsensitiveResource:
+    root = CaseInsensitiveResource()
+    autodiscover = CaseInsensitiveResource()
+    root.putChild(b"autodiscover", autodiscover)
+    autodiscover.putChild(b"autodiscover.xml", BasicAuthResource(portal, realm))
+    return root
+
+
+def _ensure_certificate(model: Model) -> None:
+    https = model.https
+    if https.certificate.exists() or https.private_key.exists():
+        return
+    names = development_names(model.public_hostname, model.domains)
+    create_development_certificate(https.certificate, https.private_key, names)
+    _log.warn("created a self-signed development certificate for {names} at "
+              "{certificate} (key: {key}); configure a real one for production",
+              names=", ".join(names), certificate=str(https.certificate),
+              key=str(https.private_key))
+
+
+def _listen_description(https: HTTPSListener) -> str:
+    interface = https.interface or _any_address()
+    description = f"tcp:{https.port}:interface={interface.replace(':', chr(92) + ':')}"
+    if https.backlog is not None:
+        description += f":backlog={https.backlog}"
+    return description
+
+
+def _any_address() -> str:
+    """
+    C{::} (IPv6 and IPv4-mapped, one socket) where the host has IPv6, else
+    C{0.0.0.0}.
+    """
+    if not socket.has_ipv6:
+        return "0.0.0.0"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::", 0))
+    except OSError:
+        return "0.0.0.0"
+    return "::"

@@ -1,0 +1,68 @@
+"""
+The authenticated Outlook Autodiscover resource and the realm that makes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from twisted.cred.portal import IRealm
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
+from zope.interface import implementer
+
+from smartdiscover.config.model import Model
+from smartdiscover.discovery.answer import answer_autodiscover
+from smartdiscover.discovery.principal import Principal
+
+XML_CONTENT_TYPE = b"text/xml; charset=utf-8"
+
+
+class AutodiscoverResource(Resource):
+    """
+    Answers POST (and GET, which some mobile apps send) for one principal.
+    """
+
+    isLeaf = True
+
+    def __init__(self, principal: Principal, model: Model,
+                 now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self._principal = principal
+        self._model = model
+        self._now = now
+
+    def render_POST(self, request: Request) -> bytes:
+        return self._answer(request, request.content.read())
+
+    def render_GET(self, request: Request) -> bytes:
+        return self._answer(request, None)
+
+    def _answer(self, request: Request, body: bytes | None) -> bytes:
+        request.setHeader(b"Content-Type", XML_CONTENT_TYPE)
+        return answer_autodiscover(self._model, self._principal, body, self._now())
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@implementer(IRealm)
+class AutodiscoverRealm:
+    """
+    Gives each authenticated principal its Autodiscover resource, bound to
+    the model in force when the request was authenticated.
+    """
+
+    def __init__(self, current_model: Callable[[], Model],
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self._current_model = current_model
+        self._now = now
+
+    def requestAvatar(self, avatarId: Any, mind: object,
+                      *interfaces: Any) -> tuple[Any, IResource, Callable[[], None]]:
+        if IResource not in interfaces:
+            raise NotImplementedError("only IResource avatars")
+        resource = AutodiscoverResource(avatarId, self._current_model(), self._now)
+        return IResource, resource, lambda: None

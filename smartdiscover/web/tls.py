@@ -1,0 +1,120 @@
+"""
+Server TLS: Mozilla "intermediate" settings and a context that reloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from OpenSSL import SSL
+from OpenSSL.crypto import PKey, X509
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
+from zope.interface import implementer
+
+# Mozilla "intermediate" (TLS 1.2 + 1.3, AEAD suites only, forward secrecy).
+INTERMEDIATE_CIPHERS = AcceptableCiphers.fromOpenSSLCipherString(
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+
+
+class TLSFilesError(ValueError):
+    """
+    Certificate or key files that cannot be served.
+    """
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """
+    The files a TLS context was built from, and the context options.
+    """
+
+    certificate_pem: bytes
+    key_pem: bytes
+    options: CertificateOptions
+
+
+def load_server_tls(certificate: Path, private_key: Path) -> ServerTLS:
+    """
+    Read a PEM certificate chain and its key and build the context options.
+
+    Blocking: call it off the reactor thread.
+
+    @raise TLSFilesError: unreadable or unparsable files, or a key that does
+        not belong to the certificate.
+    """
+    try:
+        certificate_pem = certificate.read_bytes()
+        key_pem = private_key.read_bytes()
+    except OSError as e:
+        raise TLSFilesError(f"{e.filename}: {e.strerror}") from None
+    return build_server_tls(certificate_pem, key_pem, f"{certificate} / {private_key}")
+
+
+def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> ServerTLS:
+    try:
+        chain = x509.load_pem_x509_certificates(certificate_pem)
+    except ValueError as e:
+        raise TLSFilesError(f"{where}: no usable PEM certificate ({e})") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise TLSFilesError(f"{where}: no usable unencrypted PEM key ({e})") from None
+    if not _matches(key, chain[0]):
+        raise TLSFilesError(f"{where}: the key does not belong to the certificate")
+    options = CertificateOptions(
+        privateKey=PKey.from_cryptography_key(key),
+        certificate=X509.from_cryptography(chain[0]),
+        extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+        acceptableCiphers=INTERMEDIATE_CIPHERS,
+    )
+    try:
+        options.getContext()  # build it now, off the reactor thread
+    except SSL.Error as e:
+        raise TLSFilesError(f"{where}: OpenSSL refused the pair ({e})") from None
+    return ServerTLS(certificate_pem, key_pem, options)
+
+
+def _matches(key: CertificateIssuerPrivateKeyTypes, certificate: x509.Certificate) -> bool:
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    return key.public_key().public_bytes(der, spki) == certificate.public_key().public_bytes(der, spki)
+
+
+def reload_server_tls(current: ServerTLS, certificate: Path, private_key: Path) -> ServerTLS:
+    """
+    Like L{load_server_tls}, but keep C{current} when the files did not change.
+    """
+    try:
+        certificate_pem = certificate.read_bytes()
+        key_pem = private_key.read_bytes()
+    except OSError as e:
+        raise TLSFilesError(f"{e.filename}: {e.strerror}") from None
+    if certificate_pem == current.certificate_pem and key_pem == current.key_pem:
+        return current
+    return build_server_tls(certificate_pem, key_pem, f"{certificate} / {private_key}")
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class ReloadableServerTLS:
+    """
+    Creates each new TLS connection from the options in force; replacing
+    them affects only connections accepted afterwards.
+    """
+
+    def __init__(self, tls: ServerTLS) -> None:
+        self.current = tls
+
+    def replace(self, tls: ServerTLS) -> None:
+        self.current = tls  # on the reactor thread
+
+    def serverConnectionForTLS(self, protocol: object) -> SSL.Connection:
+        return SSL.Connection(self.current.options.getContext(), None)
