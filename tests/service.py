@@ -1,0 +1,88 @@
+"""
+Runs the real service, C{twistd -n smartdiscover}, as a child process on
+loopback for integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    """
+    A TCP port on 127.0.0.1 that nothing listens on right now.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningService:
+    """
+    One C{twistd} process serving the configuration at C{config}.
+    """
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.log_path = config.parent / "twistd.log"
+        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", "smartdiscover", "--config", str(config)],
+            cwd=str(config.parent), env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"twistd exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"twistd did not listen on {self.port}:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def reload(self, expect: str, timeout: float = 15.0) -> None:
+        """
+        Send SIGHUP and wait until the log shows the outcome C{expect}
+        ("reloaded" or "reload failed") once more than before.
+        """
+        before = self.log().count(expect)
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(expect) > before:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"twistd died on SIGHUP:\n{self.log()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"no {expect!r} in the log after SIGHUP:\n{self.log()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
