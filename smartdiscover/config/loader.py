@@ -39,8 +39,9 @@ from smartdiscover.config.model import (
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_PASSWD_BYTES = 64 * 1024 * 1024
 PASSWORD_SCHEMES = (b"$2a$", b"$2b$", b"$2y$", b"$argon2id$")
-# Dovecot passwd-file scheme prefixes we accept, so one file can serve both.
-DOVECOT_PREFIXES = (b"{BLF-CRYPT}", b"{ARGON2ID}")
+# Dovecot passwd-file scheme prefixes we accept, so one file can serve both,
+# and the hash each must introduce.
+DOVECOT_PREFIXES = {b"{BLF-CRYPT}": (b"$2a$", b"$2b$", b"$2y$"), b"{ARGON2ID}": (b"$argon2id$",)}
 
 SERVER_KEYS = ("public_hostname", "domains", "https", "http", "dns", "ttl")
 AUTH_KEYS = ("backend", "passwd_file", "case_sensitive_local")
@@ -136,14 +137,24 @@ def _read_ini(source: Path, problems: _Collector) -> configparser.ConfigParser |
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
         parser.read_string(text, source=str(source))
+    except configparser.DuplicateOptionError as e:
+        problems.add(e.section, e.option, f"given twice (line {e.lineno})")
+        return None
+    except configparser.DuplicateSectionError as e:
+        problems.add(e.section, None, f"section given twice (line {e.lineno})")
+        return None
+    except configparser.MissingSectionHeaderError as e:  # a ParsingError: first
+        problems.add(None, None, f"line {e.lineno}: text before the first [section]")
+        return None
+    except configparser.ParsingError as e:
+        for lineno, line in e.errors:
+            problems.add(None, None,
+                         f"line {lineno}: not a [section], key = value or comment: {line}")
+        return None
     except configparser.Error as e:
-        problems.add(None, None, _first_line(str(e)))
+        problems.add(None, None, str(e).strip().splitlines()[0])
         return None
     return parser
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unreadable"
 
 
 def _build(source: Path, parser: configparser.ConfigParser,
@@ -324,7 +335,7 @@ def split_endpoint(description: str) -> tuple[list[str], dict[str, str]]:
 
 def _https_endpoint(value: str, base: Path) -> HTTPSListener:
     args, kwargs = split_endpoint(value)
-    if args[0] != "ssl" or len(args) != 2:
+    if len(args) != 2 or args[0] != "ssl":
         raise ValueError("must look like ssl:PORT:privateKey=KEY:certKey=CERT")
     unknown = set(kwargs) - {"privateKey", "certKey", "interface", "backlog"}
     if unknown:
@@ -357,7 +368,7 @@ def _ip(value: str) -> str:
 
 def _tcp_endpoint(value: str) -> str:
     args, kwargs = split_endpoint(value)
-    if args[0] != "tcp" or len(args) != 2:
+    if len(args) != 2 or args[0] != "tcp":
         raise ValueError("must look like tcp:PORT[:interface=ADDRESS]")
     _port(args[1])
     unknown = set(kwargs) - {"interface", "backlog"}
@@ -486,9 +497,10 @@ def parse_passwd_line(line: bytes) -> User:
     except AddressError as e:
         raise ValueError(f"{address!r}: {e}") from None
     password_hash = fields[1]
-    for prefix in DOVECOT_PREFIXES:
+    schemes = PASSWORD_SCHEMES
+    for prefix, introduced in DOVECOT_PREFIXES.items():
         if password_hash.startswith(prefix):
-            password_hash = password_hash[len(prefix):]
-    if not password_hash.startswith(PASSWORD_SCHEMES):
+            password_hash, schemes = password_hash[len(prefix):], introduced
+    if not password_hash.startswith(schemes):
         raise ValueError("unsupported password scheme (bcrypt $2b$/$2y$ or $argon2id$)")
     return User(address, password_hash, display_name)

@@ -58,8 +58,9 @@ class ConfigStore:
         self._load = load
         self._run_in_thread = run_in_thread
         self._subscribers: list[_Subscriber[Any]] = []
-        self._running: Deferred[bool] | None = None
+        self._running = False
         self._again = False
+        self._waiters: list[Deferred[bool]] = []
 
     def subscribe(self, prepare: Callable[[Model], T], commit: Callable[[T], None]) -> None:
         """
@@ -79,17 +80,25 @@ class ConfigStore:
         Re-read the file and swap it in if it is valid.
 
         Requests that arrive while a reload runs are folded into a single
-        follow-up reload.
+        follow-up reload, which reads the file as it is then.
 
-        @return: fires with C{True} when a new model came into force.
+        @return: fires with C{True} when a new model came into force and
+            C{False} when the file was refused; never fails.
         """
-        if self._running is not None:
+        waiter: Deferred[bool] = Deferred()
+        self._waiters.append(waiter)
+        if self._running:
             self._again = True
-            return self._running
-        self._running = d = self._run_in_thread(self._build)
+        else:
+            self._start()
+        return waiter
+
+    def _start(self) -> None:
+        self._running = True
+        waiters, self._waiters = self._waiters, []
+        d = maybeDeferred(self._run_in_thread, self._build)
         d.addCallbacks(self._apply, self._reject)
-        d.addBoth(self._finished)
-        return d
+        d.addCallback(self._finished, waiters)
 
     def _build(self) -> tuple[Model, list[Any]]:
         model = self._load()
@@ -98,11 +107,15 @@ class ConfigStore:
     def _apply(self, built: tuple[Model, list[Any]]) -> bool:
         model, derived = built
         self.current = model
-        for subscriber, value in zip(self._subscribers, derived):
-            subscriber.commit(value)
         self.generation += 1
         self.reloads += 1
         self.last_error = None
+        for subscriber, value in zip(self._subscribers, derived):
+            try:
+                subscriber.commit(value)
+            except Exception:
+                self._log.failure("applying generation {generation} failed",
+                                  generation=self.generation)
         self._log.info("reloaded {path}: generation {generation}",
                        path=str(model.source), generation=self.generation)
         return True
@@ -118,12 +131,13 @@ class ConfigStore:
             generation=self.generation, error=self.last_error)
         return False
 
-    def _finished(self, result: bool) -> Deferred[bool] | bool:
-        self._running = None
+    def _finished(self, result: bool, waiters: list[Deferred[bool]]) -> None:
+        self._running = False
         if self._again:
             self._again = False
-            return self.reload()
-        return result
+            self._start()
+        for waiter in waiters:
+            waiter.callback(result)
 
 
 def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
