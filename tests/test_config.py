@@ -874,7 +874,8 @@ class LoadErrorTests(_ConfigTestCase):
     def test_passwd_bad_lines(self) -> None:
         """
         Every bad password-file line is reported with the file and line
-        number: no hash, a bad address, an unsupported scheme, not UTF-8.
+        number: no hash, a bad address, an unsupported scheme, not UTF-8,
+        a display name no XML document can carry.
         """
         passwd = ("# users\n"
                   "no-hash@example.test\n"
@@ -884,6 +885,7 @@ class LoadErrorTests(_ConfigTestCase):
                   + passwd_line("sha@example.test", "{SHA512-CRYPT}$6$salt$hash")
                   + passwd_line("plain@example.test", "secret")
                   + "caf\xe9@example.test:" + DEMO_HASH + "\n"
+                  + "ctl@example.test:" + DEMO_HASH + ":::Bad\x01Name\n"
                   + passwd_line("ok@example.test"))
         path = self.write(passwd=passwd)
         raw = (path.parent / "users.passwd").read_bytes().replace("é".encode(), b"\xe9")
@@ -892,7 +894,8 @@ class LoadErrorTests(_ConfigTestCase):
         passwd_path = path.parent.absolute() / "users.passwd"
         expected = [(2, "address:hash"), (3, "not-an-address"), (4, "jane@bad_host"),
                     (5, "unsupported password scheme"), (6, "unsupported password scheme"),
-                    (7, "unsupported password scheme"), (8, "UTF-8")]
+                    (7, "unsupported password scheme"), (8, "UTF-8"),
+                    (9, "control characters in the display name")]
         self.assertEqual(len(problems), len(expected), [str(p) for p in problems])
         for problem, (line, fragment) in zip(problems, expected):
             self.assert_problem(path, problem, "auth", "passwd_file",

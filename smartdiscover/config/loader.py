@@ -478,6 +478,15 @@ def _lines(raw: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
+def _xml_safe(text: str) -> bool:
+    """
+    Whether C{text} can appear in every document we serve (XML 1.0 chars,
+    no C0/C1 controls).
+    """
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
+                   or ord(c) in (0xFFFE, 0xFFFF) for c in text)
+
+
 def parse_passwd_line(line: bytes) -> User:
     """
     Parse C{address:hash[:uid:gid:gecos:...]} (Dovecot passwd-file layout).
@@ -492,6 +501,8 @@ def parse_passwd_line(line: bytes) -> User:
         display_name = fields[4].decode("utf-8") if len(fields) > 4 else ""
     except UnicodeDecodeError:
         raise ValueError("not UTF-8") from None
+    if not _xml_safe(display_name):
+        raise ValueError("control characters in the display name")
     try:
         split_address(address)
     except AddressError as e:

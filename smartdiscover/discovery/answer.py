@@ -49,14 +49,17 @@ def is_principal(identity: str, principal: Principal, case_sensitive_local: bool
     Whether the address or LegacyDN C{identity} names C{principal}'s mailbox.
 
     SmartDiscover has no Exchange directory: a LegacyDN names a mailbox by
-    its last C{/cn=} component, which must be the address or its local part.
+    its last C{/cn=} component, which must be the address (compared like
+    EMailAddress) or its local part.
     """
     if identity.startswith("/"):
         match = _LAST_CN.search(identity)
         if match is None:
             return False
-        fold = str if case_sensitive_local else str.casefold
-        return fold(match.group(1)) in (fold(principal.address), fold(principal.local_part))
+        identity = match.group(1)
+        if "@" not in identity:
+            fold = str if case_sensitive_local else str.casefold
+            return fold(identity) == fold(principal.local_part)
     try:
         return (address_key(identity, case_sensitive_local)
                 == address_key(principal.address, case_sensitive_local))
