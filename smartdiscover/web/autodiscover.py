@@ -25,6 +25,7 @@ class AutodiscoverResource(Resource):
     """
 
     isLeaf = True
+    allowedMethods = (b"GET", b"HEAD", b"POST")
 
     def __init__(self, principal: Principal, model: Model,
                  now: Callable[[], datetime]) -> None:
@@ -32,6 +33,15 @@ class AutodiscoverResource(Resource):
         self._principal = principal
         self._model = model
         self._now = now
+
+    def render(self, request: Request) -> bytes:
+        if request.method not in self.allowedMethods:
+            # twisted.web answers 501 for methods outside GET/HEAD/POST.
+            request.setResponseCode(405)
+            request.setHeader(b"Allow", b", ".join(self.allowedMethods))
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"Method not allowed\n"
+        return super().render(request)
 
     def render_POST(self, request: Request) -> bytes:
         return self._answer(request, request.content.read())

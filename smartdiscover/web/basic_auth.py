@@ -61,7 +61,7 @@ class BasicAuthResource(Resource):
             logout()
             return
         request.notifyFinish().addBoth(lambda _: logout())
-        request.render(avatar)  # also answers 405 for unsupported methods
+        request.render(avatar)
 
     def _failed(self, failure: Failure, request: Request) -> None:
         if request._disconnected:

@@ -69,6 +69,7 @@ def create_development_certificate(certificate: Path, private_key: Path,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     fd = os.open(private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
     with os.fdopen(fd, "wb") as f:
         f.write(key_pem)
     certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

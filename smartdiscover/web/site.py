@@ -39,11 +39,20 @@ class SmartChannel(http.HTTPChannel):
     totalHeadersSize = 8192
     maxHeaders = 50
     _deadline: IDelayedCall | None = None
+    _between_requests = False
 
     def connectionMade(self) -> None:
         self.transport.setTcpNoDelay(True)  # forwarded through the TLS layer
         super().connectionMade()
         self._arm(REQUEST_DEADLINE)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._between_requests and data and not self._handlingRequest:
+            # The first byte of the next request: it gets the full request
+            # deadline, not what is left of the keep-alive one.
+            self._between_requests = False
+            self._arm(REQUEST_DEADLINE)
+        super().dataReceived(data)
 
     def allContentReceived(self) -> None:
         self._disarm()
@@ -53,6 +62,7 @@ class SmartChannel(http.HTTPChannel):
         # Armed first: finishing may dispatch an already buffered request,
         # whose allContentReceived must be able to disarm it.
         if self.persistent:
+            self._between_requests = True
             self._arm(KEEPALIVE_DEADLINE)
         super().requestDone(request)
 
