@@ -32,7 +32,6 @@ from smartdiscover.web.tls import (
     ReloadableServerTLS,
     TLSFilesError,
     load_server_tls,
-    reload_server_tls,
 )
 
 _log = Logger(namespace="smartdiscover")
@@ -71,7 +70,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     except TLSFilesError as e:
         raise SystemExit(f"smartdiscover: {e}") from None
     store.subscribe(
-        lambda new: reload_server_tls(tls.current, new.https.certificate, new.https.private_key),
+        lambda new: load_server_tls(new.https.certificate, new.https.private_key, tls.current),
         tls.replace)
 
     hashing = HashingPool(reactor)

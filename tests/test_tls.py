@@ -29,7 +29,6 @@ from smartdiscover.web.tls import (
     ServerTLS,
     TLSFilesError,
     load_server_tls,
-    reload_server_tls,
 )
 from tests.helpers import write_config
 
@@ -284,7 +283,7 @@ class LoadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
 
 class ReloadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
     """
-    L{reload_server_tls}: reload only what changed (TWISTED.md section 3,
+    L{load_server_tls} with the current value: reload only what changed (TWISTED.md section 3,
     SECURITY.md section 7).
     """
 
@@ -295,7 +294,7 @@ class ReloadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
         """
         certificate, key = self.files()
         current = load_server_tls(certificate, key)
-        self.assertIs(reload_server_tls(current, certificate, key), current)
+        self.assertIs(load_server_tls(certificate, key, current), current)
 
     def test_changed_files_give_new_object(self) -> None:
         """
@@ -304,7 +303,7 @@ class ReloadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
         certificate, key = self.files()
         current = load_server_tls(certificate, key)
         create_development_certificate(certificate, key, ["new.example.test"])
-        new = reload_server_tls(current, certificate, key)
+        new = load_server_tls(certificate, key, current)
         self.assertIsNot(new, current)
         self.assertEqual(new.certificate_pem, certificate.read_bytes())
         self.assertNotEqual(new.certificate_pem, current.certificate_pem)
@@ -317,11 +316,11 @@ class ReloadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
         certificate, key = self.files()
         current = load_server_tls(certificate, key)
         _, other_key = self.files()
-        self.assertRaises(TLSFilesError, reload_server_tls, current, certificate, other_key)
-        self.assertRaises(TLSFilesError, reload_server_tls, current, certificate,
-                          key.parent / "missing.key")
+        self.assertRaises(TLSFilesError, load_server_tls, certificate, other_key, current)
+        self.assertRaises(TLSFilesError, load_server_tls, certificate,
+                          key.parent / "missing.key", current)
         certificate.write_bytes(b"garbage")
-        self.assertRaises(TLSFilesError, reload_server_tls, current, certificate, key)
+        self.assertRaises(TLSFilesError, load_server_tls, certificate, key, current)
 
 
 class TLSSettingsTests(TLSFilesMixin, SynchronousTestCase):

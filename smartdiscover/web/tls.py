@@ -41,9 +41,11 @@ class ServerTLS:
     options: CertificateOptions
 
 
-def load_server_tls(certificate: Path, private_key: Path) -> ServerTLS:
+def load_server_tls(certificate: Path, private_key: Path,
+                    current: ServerTLS | None = None) -> ServerTLS:
     """
-    Read a PEM certificate chain and its key and build the context options.
+    Read a PEM certificate chain and its key and build the context options;
+    return C{current} itself when it was built from the same bytes.
 
     Blocking: call it off the reactor thread.
 
@@ -55,6 +57,9 @@ def load_server_tls(certificate: Path, private_key: Path) -> ServerTLS:
         key_pem = private_key.read_bytes()
     except OSError as e:
         raise TLSFilesError(f"{e.filename}: {e.strerror}") from None
+    if current is not None and (certificate_pem, key_pem) == (current.certificate_pem,
+                                                               current.key_pem):
+        return current
     return build_server_tls(certificate_pem, key_pem, f"{certificate} / {private_key}")
 
 
@@ -87,20 +92,6 @@ def _matches(key: CertificateIssuerPrivateKeyTypes, certificate: x509.Certificat
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     return key.public_key().public_bytes(der, spki) == certificate.public_key().public_bytes(der, spki)
-
-
-def reload_server_tls(current: ServerTLS, certificate: Path, private_key: Path) -> ServerTLS:
-    """
-    Like L{load_server_tls}, but keep C{current} when the files did not change.
-    """
-    try:
-        certificate_pem = certificate.read_bytes()
-        key_pem = private_key.read_bytes()
-    except OSError as e:
-        raise TLSFilesError(f"{e.filename}: {e.strerror}") from None
-    if certificate_pem == current.certificate_pem and key_pem == current.key_pem:
-        return current
-    return build_server_tls(certificate_pem, key_pem, f"{certificate} / {private_key}")
 
 
 @implementer(IOpenSSLServerConnectionCreator)
