@@ -269,11 +269,11 @@ class LoadValidTests(_ConfigTestCase):
         """
         A service without C{port} gets the standard port for its security:
         IMAP 993/143, POP3 995/110, SMTP 465/587, XMPP 5223/5222,
-        SIP 5061/5060.
+        SIP 5061/5060 (SIP has no STARTTLS).
         """
         expected = {
             "ssl": {"imap": 993, "pop3": 995, "smtp": 465, "xmpp": 5223, "sip": 5061},
-            "starttls": {"imap": 143, "pop3": 110, "smtp": 587, "xmpp": 5222, "sip": 5060},
+            "starttls": {"imap": 143, "pop3": 110, "smtp": 587, "xmpp": 5222},
             "none": {"imap": 143, "pop3": 110, "smtp": 587, "xmpp": 5222, "sip": 5060},
         }
         for security, ports in expected.items():

@@ -58,25 +58,36 @@ URL_SERVICES: tuple[str, ...] = (
 )
 
 
+SIP_TRANSPORTS: tuple[str, ...] = ("udp", "tcp", "tls")
+
+
 @dataclass(frozen=True)
 class SocketService:
     """
     A service clients reach over a TCP (or UDP) socket: IMAP, SMTP and so on.
+
+    @ivar transport: SIP only: C{udp}, C{tcp} or C{tls}; L{None} otherwise.
     """
 
     name: str
     host: str
     port: int
     security: Security
+    transport: str | None = None
 
 
 @dataclass(frozen=True)
 class Catalogue:
     """
     Everything a client of one mail domain may be told about.
+
+    @ivar autodiscover_url: where this domain's clients POST Autodiscover
+        requests: the public host name on the HTTPS port.
     """
 
     public_hostname: str
+    autodiscover_url: str
+    ttl_hours: int
     services: tuple[SocketService, ...]
     urls: Mapping[str, str]
 
@@ -104,6 +115,19 @@ class HTTPSListener:
 class UDPAddress:
     host: str
     port: int
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """
+    Where an account's clients must go instead (POX Action values).
+
+    @ivar action: C{redirectAddr} (C{target} is an address) or C{redirectUrl}
+        (C{target} is an https Autodiscover URL).
+    """
+
+    action: str
+    target: str
 
 
 @dataclass(frozen=True)
@@ -136,10 +160,16 @@ class Model:
     https: HTTPSListener
     http: str | None
     dns: UDPAddress | None
-    ttl_hours: int
     auth: AuthSettings
     catalogue: Catalogue
     users: Mapping[str, User] = field(repr=False)
+    domain_catalogues: Mapping[str, Catalogue] = field(default_factory=dict)
+    redirects: Mapping[str, Redirect] = field(default_factory=dict)
+    pox_extensions: bool = True
+
+    @property
+    def ttl_hours(self) -> int:
+        return self.catalogue.ttl_hours
 
     def serves(self, domain: str) -> bool:
         """
@@ -149,6 +179,13 @@ class Model:
 
     def catalogue_for(self, domain: str) -> Catalogue:
         """
-        The services offered to users of C{domain}.
+        The services offered to users of C{domain}: its [domain:NAME]
+        overrides on top of the main sections.
         """
-        return self.catalogue
+        return self.domain_catalogues.get(domain, self.catalogue)
+
+    def redirect_for(self, address_key: str) -> Redirect | None:
+        """
+        The redirect configured for the account with this address key.
+        """
+        return self.redirects.get(address_key)

@@ -1,0 +1,87 @@
+"""
+The password file: C{address:hash[:uid:gid:gecos:...]} lines, the layout of
+Dovecot's passwd-file, so one file can serve both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+from smartdiscover.config.address import AddressError, address_key, split_address
+from smartdiscover.config.model import User
+from smartdiscover.config.values import xml_safe
+
+MAX_PASSWD_BYTES = 64 * 1024 * 1024
+PASSWORD_SCHEMES = (b"$2a$", b"$2b$", b"$2y$", b"$argon2id$")
+# Dovecot scheme prefixes we accept, and the hashes each must introduce.
+DOVECOT_PREFIXES = {b"{BLF-CRYPT}": (b"$2a$", b"$2b$", b"$2y$"),
+                    b"{ARGON2ID}": (b"$argon2id$",)}
+
+Report = Callable[[str], None]
+
+
+def read_passwd(path: Path, case_sensitive: bool, report: Report) -> dict[str, User]:
+    """
+    Read the users of the file at C{path}, keyed by address key; every bad
+    line is reported with file and line number.
+    """
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_PASSWD_BYTES + 1)
+    except OSError as e:
+        report(f"cannot read {path}: {e.strerror}")
+        return {}
+    if len(raw) > MAX_PASSWD_BYTES:
+        report(f"{path} is larger than {MAX_PASSWD_BYTES} bytes")
+        return {}
+    users: dict[str, User] = {}
+    for number, line in _lines(raw):
+        where = f"{path}:{number}: "
+        try:
+            user = parse_passwd_line(line)
+        except ValueError as e:
+            report(where + str(e))
+            continue
+        key = address_key(user.address, case_sensitive)
+        if key in users:
+            report(where + f"{user.address} appears twice")
+            continue
+        users[key] = user
+    return users
+
+
+def _lines(raw: bytes) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(raw.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            yield number, line
+
+
+def parse_passwd_line(line: bytes) -> User:
+    """
+    Parse one line; the gecos field (the fifth), when present, is the
+    user's display name.
+    """
+    fields = line.split(b":")
+    if len(fields) < 2:
+        raise ValueError("expected address:hash")
+    try:
+        address = fields[0].decode("utf-8")
+        display_name = fields[4].decode("utf-8") if len(fields) > 4 else ""
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+    if not xml_safe(display_name):
+        raise ValueError("control characters in the display name")
+    try:
+        split_address(address)
+    except AddressError as e:
+        raise ValueError(f"{address!r}: {e}") from None
+    password_hash = fields[1]
+    schemes = PASSWORD_SCHEMES
+    for prefix, introduced in DOVECOT_PREFIXES.items():
+        if password_hash.startswith(prefix):
+            password_hash, schemes = password_hash[len(prefix):], introduced
+    if not password_hash.startswith(schemes):
+        raise ValueError("unsupported password scheme (bcrypt $2b$/$2y$ or $argon2id$)")
+    return User(address, password_hash, display_name)
