@@ -93,7 +93,7 @@ class DocumentAssertions(SynchronousTestCase):
                principal: Principal = PRINCIPAL) -> bytes:
         if model is None:
             model = self.load_model()
-        return answer_autodiscover(model, principal, body, NOW)
+        return answer_autodiscover(model, principal, body, NOW).body
 
     def read(self, output: bytes) -> etree._Element:
         """
@@ -165,8 +165,7 @@ class SettingsDocumentTests(DocumentAssertions):
     def settings(self, ini: str = MINIMAL_INI,
                  principal: Principal = PRINCIPAL) -> etree._Element:
         model = self.load_model(ini)
-        output = render_settings(model.catalogue_for(principal.domain), principal,
-                                 model.ttl_hours)
+        output = render_settings(model.catalogue_for(principal.domain), principal)
         return self.assertSettings(output, principal)
 
     def test_declarationIsTheFirstBytes(self) -> None:
@@ -175,7 +174,7 @@ class SettingsDocumentTests(DocumentAssertions):
         (PROTOCOLS.md sections 11.1 and 12).
         """
         model = self.load_model()
-        output = render_settings(model.catalogue, PRINCIPAL, model.ttl_hours)
+        output = render_settings(model.catalogue, PRINCIPAL)
         self.assertTrue(output.startswith(b"<?xml"), output[:20])
         self.read(output)
 
@@ -486,14 +485,18 @@ class AnswerTests(DocumentAssertions):
         expected = self.assertError(render_error(600, SERVER, NOW), 600).get("Id")
         self.assertEqual(error.get("Id"), expected)
 
-    def test_mobilesyncSchema(self) -> None:
+    def test_mobilesyncSchemaWithoutActiveSync(self) -> None:
         """
-        A mobilesync AcceptableResponseSchema gets ErrorCode 601 from the
-        POX answer (PROTOCOLS.md sections 2.3 and 2.8).
+        A mobilesync AcceptableResponseSchema gets a mobilesync answer; with
+        no ActiveSync URL configured that is ErrorCode 601 in a mobilesync
+        Response (PROTOCOLS.md section 4).
         """
         body = request(namespace=MOBILESYNC_REQUEST, schema=MOBILESYNC_RESPONSE)
-        self.assertError(self.answer(body), 601)
-        self.assertError(self.answer(request(schema=MOBILESYNC_RESPONSE)), 601)
+        root = etree.fromstring(self.answer(body))
+        [response] = root
+        self.assertEqual(response.tag, f"{{{MOBILESYNC_RESPONSE}}}Response")
+        self.assertEqual(response.findtext(f"{{{MOBILESYNC_RESPONSE}}}Error/"
+                                           f"{{{MOBILESYNC_RESPONSE}}}ErrorCode"), "601")
 
     def test_unknownSchema(self) -> None:
         """

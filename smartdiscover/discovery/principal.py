@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smartdiscover.config.address import AddressError, normalize_domain
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -25,4 +27,11 @@ class Principal:
 
     @property
     def domain(self) -> str:
-        return self.address.rpartition("@")[2].lower()
+        """
+        The normalised domain part (what catalogues are keyed by).
+        """
+        domain = self.address.rpartition("@")[2]
+        try:
+            return normalize_domain(domain)
+        except AddressError:
+            return domain.lower()

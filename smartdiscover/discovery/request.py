@@ -19,7 +19,14 @@ MAX_FIELD_LENGTH = 1024
 class InvalidRequest(ValueError):
     """
     A body that is not an Autodiscover request (ErrorCode 600).
+
+    @ivar namespace: the request namespace when the root element had one of
+        ours, so the error can be answered in the client's own format.
     """
+
+    def __init__(self, message: str, namespace: str | None = None) -> None:
+        super().__init__(message)
+        self.namespace = namespace
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class AutodiscoverRequest:
     email_address: str | None
     legacy_dn: str | None
     response_schema: str
+    namespace: str = OUTLOOK_REQUEST
 
     @property
     def identity(self) -> str | None:
@@ -64,34 +72,35 @@ def parse_request(body: bytes) -> AutodiscoverRequest:
     except UnsafeXML as e:
         raise InvalidRequest(str(e)) from None
     namespace, _, local = _split(root.tag)
-    if local != "Autodiscover" or _tolerant(namespace) not in REQUEST_NAMESPACES:
+    namespace = _tolerant(namespace)
+    if local != "Autodiscover" or namespace not in REQUEST_NAMESPACES:
         raise InvalidRequest("not an Autodiscover request")
     request = None
     for child in root:
         if _split(child.tag)[2] == "Request":
             if request is not None:
-                raise InvalidRequest("more than one Request")
+                raise InvalidRequest("more than one Request", namespace)
             request = child
     if request is None:
-        raise InvalidRequest("no Request element")
+        raise InvalidRequest("no Request element", namespace)
     fields: dict[str, str] = {}
     for child in request:
         name = _split(child.tag)[2]
         if name in ("EMailAddress", "LegacyDN", "AcceptableResponseSchema"):
             if name in fields:
-                raise InvalidRequest(f"{name} given twice")
+                raise InvalidRequest(f"{name} given twice", namespace)
             text = (child.text or "").strip()
             if len(text) > MAX_FIELD_LENGTH:
-                raise InvalidRequest(f"{name} too long")
+                raise InvalidRequest(f"{name} too long", namespace)
             fields[name] = text
     schema = fields.get("AcceptableResponseSchema")
     if not schema:
-        raise InvalidRequest("no AcceptableResponseSchema")
+        raise InvalidRequest("no AcceptableResponseSchema", namespace)
     email = fields.get("EMailAddress") or None
     legacy_dn = fields.get("LegacyDN") or None
     if email is None and legacy_dn is None:
-        raise InvalidRequest("neither EMailAddress nor LegacyDN")
-    return AutodiscoverRequest(email, legacy_dn, _tolerant(schema))
+        raise InvalidRequest("neither EMailAddress nor LegacyDN", namespace)
+    return AutodiscoverRequest(email, legacy_dn, _tolerant(schema), namespace)
 
 
 def _split(tag: object) -> tuple[str, str, str]:

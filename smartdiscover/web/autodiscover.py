@@ -50,8 +50,13 @@ class AutodiscoverResource(Resource):
         return self._answer(request, None)
 
     def _answer(self, request: Request, body: bytes | None) -> bytes:
+        reply = answer_autodiscover(self._model, self._principal, body, self._now())
+        if reply.location is not None:
+            request.redirect(reply.location.encode("ascii"))
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b""
         request.setHeader(b"Content-Type", XML_CONTENT_TYPE)
-        return answer_autodiscover(self._model, self._principal, body, self._now())
+        return reply.body
 
 
 def utc_now() -> datetime:
