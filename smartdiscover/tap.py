@@ -21,13 +21,13 @@ from twisted.python import usage
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
-from smartdiscover.config.model import HTTPSListener, Model
+from smartdiscover.config.model import Model
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.web.autodiscover import AutodiscoverRealm
-from smartdiscover.web.basic_auth import BasicAuthResource
 from smartdiscover.web.devcert import create_development_certificate, development_names
-from smartdiscover.web.routing import CaseInsensitiveResource
+from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
+from smartdiscover.web.tree import build_resource_tree
 from smartdiscover.web.tls import (
     ReloadableServerTLS,
     TLSFilesError,
@@ -78,20 +78,18 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     checker = PasswdChecker(lambda: store.current, hashing.run)
     portal = Portal(AutodiscoverRealm(lambda: store.current), [checker])
 
-    site = SmartSite(_resource_tree(portal, model.public_hostname), reactor=reactor)
-    https = strports.service(_listen_description(model.https),
-                             TLSMemoryBIOFactory(tls, False, site), reactor=reactor)
-    https.setServiceParent(top)
+    current = lambda: store.current  # noqa: E731  (one snapshot per request)
+    site = SmartSite(build_resource_tree(portal, current, model.public_hostname), reactor=reactor)
+    https = model.https
+    strports.service(_listen_description(https.port, https.interface, https.backlog),
+                     TLSMemoryBIOFactory(tls, False, site), reactor=reactor).setServiceParent(top)
+    if model.http is not None:
+        http = model.http
+        strports.service(_listen_description(http.port, http.interface, http.backlog),
+                         SmartSite(RedirectToHTTPS(current), reactor=reactor),
+                         reactor=reactor).setServiceParent(top)
     ReloadOnSignal(store.reload, reactor).setServiceParent(top)
     return top
-
-
-def _resource_tree(portal: Portal, realm: str) -> CaseInsensitiveResource:
-    root = CaseInsensitiveResource()
-    autodiscover = CaseInsensitiveResource()
-    root.putChild(b"autodiscover", autodiscover)
-    autodiscover.putChild(b"autodiscover.xml", BasicAuthResource(portal, realm))
-    return root
 
 
 def _ensure_certificate(model: Model) -> None:
@@ -106,11 +104,14 @@ def _ensure_certificate(model: Model) -> None:
               key=str(https.private_key))
 
 
-def _listen_description(https: HTTPSListener) -> str:
-    interface = https.interface or _any_address()
-    description = f"tcp:{https.port}:interface={interface.replace(':', chr(92) + ':')}"
-    if https.backlog is not None:
-        description += f":backlog={https.backlog}"
+def _listen_description(port: int, interface: str | None, backlog: int | None) -> str:
+    """
+    A C{tcp:} endpoint description; without an interface, every address.
+    """
+    interface = interface or _any_address()
+    description = f"tcp:{port}:interface={interface.replace(':', chr(92) + ':')}"
+    if backlog is not None:
+        description += f":backlog={backlog}"
     return description
 
 

@@ -22,7 +22,7 @@ from smartdiscover.config.address import (
     split_address,
 )
 from smartdiscover.config.loader import MAX_CONFIG_BYTES
-from smartdiscover.config.model import Model, Security, SocketService
+from smartdiscover.config.model import Model, Security, SocketService, TCPListener
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.config.store import run_synchronously
 from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, write_config
@@ -245,7 +245,7 @@ class LoadValidTests(_ConfigTestCase):
         self.assertEqual(model.https.interface, "2001:db8::1")
         self.assertEqual(model.https.backlog, 50)
         self.assertEqual(model.https.certificate, model.https.private_key)
-        self.assertEqual(model.http, "tcp:8080:interface=127.0.0.1")
+        self.assertEqual(model.http, TCPListener(8080, "127.0.0.1", None))
         self.assertEqual((model.dns.host, model.dns.port), ("::1", 8053))
         self.assertEqual(model.ttl_hours, 0)
         model = load(self.write(edit("ttl = 1", "dns = 127.0.0.1:53")))

@@ -36,7 +36,7 @@ from smartdiscover.auth.credentials import IBasicCredentials
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.config import Model, load
 from smartdiscover.discovery.principal import Principal
-from smartdiscover.tap import _resource_tree
+from smartdiscover.web.tree import build_resource_tree
 from smartdiscover.web.autodiscover import AutodiscoverRealm, AutodiscoverResource
 from smartdiscover.web.basic_auth import CheckerBusy
 from smartdiscover.web.devcert import create_development_certificate
@@ -332,7 +332,7 @@ class AuthFixture:
         if checker is None:
             checker, _ = self.passwd_checker(model)
         portal = Portal(AutodiscoverRealm(lambda: model), [checker])
-        return _resource_tree(portal, model.public_hostname)
+        return build_resource_tree(portal, lambda: model, model.public_hostname)
 
     def dispatching_checker(self) -> StubChecker:
         """

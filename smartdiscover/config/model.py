@@ -112,6 +112,17 @@ class HTTPSListener:
 
 
 @dataclass(frozen=True)
+class TCPListener:
+    """
+    A plain TCP listener (the HTTP redirect listener).
+    """
+
+    port: int
+    interface: str | None  # None: every address, IPv4 and IPv6
+    backlog: int | None
+
+
+@dataclass(frozen=True)
 class UDPAddress:
     host: str
     port: int
@@ -158,7 +169,7 @@ class Model:
     public_hostname: str
     domains: tuple[str, ...]
     https: HTTPSListener
-    http: str | None
+    http: TCPListener | None
     dns: UDPAddress | None
     auth: AuthSettings
     catalogue: Catalogue

@@ -12,7 +12,7 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from smartdiscover.config.address import AddressError, normalize_domain
-from smartdiscover.config.model import HTTPSListener, Security, UDPAddress
+from smartdiscover.config.model import HTTPSListener, Security, TCPListener, UDPAddress
 
 BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
             "no": False, "false": False, "off": False, "0": False}
@@ -159,22 +159,20 @@ def https_endpoint(value: str, base: Path) -> HTTPSListener:
     return HTTPSListener(port(args[1]), interface, backlog, cert, key)
 
 
-def tcp_endpoint(value: str) -> str:
+def tcp_endpoint(value: str) -> TCPListener:
     """
-    C{tcp:PORT[:interface=IP][:backlog=N]}, returned as written.
+    C{tcp:PORT[:interface=IP][:backlog=N]}.
     """
     args, kwargs = split_endpoint(value)
     if len(args) != 2 or args[0] != "tcp":
         raise ValueError("must look like tcp:PORT[:interface=ADDRESS]")
-    port(args[1])
     unknown = set(kwargs) - {"interface", "backlog"}
     if unknown:
-        raise ValueError("unknown parameter " + ", ".join(sorted(unknown)))
-    if "interface" in kwargs:
-        ip(kwargs["interface"])
-    if "backlog" in kwargs:
-        non_negative_int(kwargs["backlog"])
-    return value
+        raise ValueError("unknown parameter " + ", ".join(sorted(unknown))
+                         + " (known: interface, backlog)")
+    backlog = non_negative_int(kwargs["backlog"]) if "backlog" in kwargs else None
+    interface = ip(kwargs["interface"]) if kwargs.get("interface") else None
+    return TCPListener(port(args[1]), interface, backlog)
 
 
 def udp_address(value: str) -> UDPAddress:

@@ -8,18 +8,19 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from twisted.cred.portal import IRealm
-from twisted.web.resource import IResource, Resource
+from twisted.web.resource import IResource
 from twisted.web.server import Request
 from zope.interface import implementer
 
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.answer import answer_autodiscover
 from smartdiscover.discovery.principal import Principal
+from smartdiscover.web.methods import MethodsResource
 
 XML_CONTENT_TYPE = b"text/xml; charset=utf-8"
 
 
-class AutodiscoverResource(Resource):
+class AutodiscoverResource(MethodsResource):
     """
     Answers POST (and GET, which some mobile apps send) for one principal.
     """
@@ -33,15 +34,6 @@ class AutodiscoverResource(Resource):
         self._principal = principal
         self._model = model
         self._now = now
-
-    def render(self, request: Request) -> bytes:
-        if request.method not in self.allowedMethods:
-            # twisted.web answers 501 for methods outside GET/HEAD/POST.
-            request.setResponseCode(405)
-            request.setHeader(b"Allow", b", ".join(self.allowedMethods))
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"Method not allowed\n"
-        return super().render(request)
 
     def render_POST(self, request: Request) -> bytes:
         return self._answer(request, request.content.read())
