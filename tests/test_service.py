@@ -42,6 +42,7 @@ class ServiceTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.directory = Path(self.mktemp()).absolute()
         self.port = free_port()
+        self.http_port = free_port()
         self.config = write_config(self.directory, self.ini())
         self.service = RunningService(self.config, self.port)
         self.addCleanup(self.service.stop)
@@ -49,7 +50,8 @@ class ServiceTests(SynchronousTestCase):
 
     def ini(self, imap_port: int = 993) -> str:
         return (MINIMAL_INI
-                .replace("https = ssl:8443:", f"https = ssl:{self.port}:interface=127.0.0.1:")
+                .replace("https = ssl:8443:", f"http = tcp:{self.http_port}:interface=127.0.0.1\n"
+                         f"https = ssl:{self.port}:interface=127.0.0.1:")
                 .replace("[imap]\n", f"[imap]\nport = {imap_port}\n"))
 
     def client_context(self, **kwargs: object) -> ssl.SSLContext:
@@ -202,6 +204,24 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(self.post(basic("demo@example.test", DEMO_PASSWORD),
                                    connection=kept).status, 200)
         self.assertEqual(serial(kept), old_serial)
+
+    def test_plain_http_redirects_without_asking_for_credentials(self) -> None:
+        """
+        The plain-HTTP listener answers the redirect probe, even one that
+        carries credentials, with a 302 to the https Autodiscover URL and
+        never a challenge (SECURITY.md 3.1); the credentials are not logged.
+        """
+        for headers in ({}, {"Authorization": basic("demo@example.test", "leaked-secret")}):
+            connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+            self.addCleanup(connection.close)
+            connection.request("GET", "/autodiscover/autodiscover.xml", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            self.assertEqual(response.status, 302)
+            self.assertEqual(response.getheader("Location"),
+                             f"https://mail.example.test:{self.port}/autodiscover/autodiscover.xml")
+            self.assertIsNone(response.getheader("WWW-Authenticate"))
+        self.assertNotIn("leaked-secret", self.service.log())
 
     def test_clean_stop(self) -> None:
         """
