@@ -1103,6 +1103,21 @@ class ConfigStoreTests(SynchronousTestCase):
         self.assertEqual((store.generation, store.current.ttl_hours), (2, 5))
         self.assertEqual(committed, [1, 5])
 
+    def test_reload_refuses_redirect_loops_and_plain_http(self) -> None:
+        """
+        A reload whose redirects would loop or send clients to plain HTTP is
+        refused and the served model stays as it was (SECURITY.md 3.2).
+        """
+        store = self.store()
+        for section in ("[redirectAddr]\ndemo@example.test = demo@example.test\n",
+                        "[redirectUrl]\ndemo@example.test = "
+                        "http://other.example.test/autodiscover/autodiscover.xml\n"):
+            self.rewrite(MINIMAL_INI + section)
+            self.assertIs(self.successResultOf(store.reload()), False)
+            self.assertIs(store.current, self.model)
+            self.assertIn("demo@example.test", store.last_error)
+        self.assertEqual(store.generation, 1)
+
     def test_subscriber_veto(self) -> None:
         """
         A subscriber whose prepare raises vetoes the reload: the model is
