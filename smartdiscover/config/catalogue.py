@@ -95,9 +95,10 @@ def build_catalogue(layer: Layer, https_port: int, report: Report) -> Catalogue 
     if public_hostname is None:
         return None
     suffix = "" if https_port == 443 else f":{https_port}"
+    netloc = f"[{public_hostname}]" if ":" in public_hostname else public_hostname
     return Catalogue(
         public_hostname=public_hostname,
-        autodiscover_url=f"https://{public_hostname}{suffix}/autodiscover/autodiscover.xml",
+        autodiscover_url=f"https://{netloc}{suffix}/autodiscover/autodiscover.xml",
         ttl_hours=ttl,
         services=tuple(services),
         urls=MappingProxyType(urls),
@@ -125,18 +126,21 @@ def _sip_security(get: Callable[..., Any], settings: Mapping[str, Setting],
     SIP has no STARTTLS: TLS is a transport.  Either key implies the other.
     """
     security = get("sip", "security", values.security)
-    transport = get("sip", "transport", values.choice(SIP_TRANSPORTS))
+    transport = get("sip", "transport", lambda v: values.choice(SIP_TRANSPORTS)(v.lower()))
     if security is Security.STARTTLS:
         where = settings["security"]
         report(where.section, where.key,
                "SIP has no STARTTLS: use security = ssl (transport tls) or none")
-        security = Security.SSL
+        security = None  # reported once; derive it from the transport
     if transport is None:
         transport = "tls" if security in (None, Security.SSL) else "udp"
     if security is None:
         security = Security.SSL if transport == "tls" else Security.NONE
     if (transport == "tls") != (security is Security.SSL):
-        where = settings["transport"]
+        # Blame a [domain:] override rather than a main section that is
+        # consistent on its own.
+        written = (settings["transport"], settings["security"])
+        where = next((s for s in written if s.section != "sip"), written[0])
         report(where.section, where.key,
                f"transport {transport} does not match security {security.value} "
                "(tls goes with ssl; udp and tcp with none)")
@@ -146,6 +150,6 @@ def _sip_security(get: Callable[..., Any], settings: Mapping[str, Setting],
 def _activesync_url(value: str, public_hostname: str | None) -> str:
     url = values.https_url(value, public_hostname)
     if urlsplit(url).path.rstrip("/").lower() != ACTIVESYNC_PATH.lower():
-        raise ValueError(f"{value!r}: ActiveSync's path is fixed, "
-                         f"the URL must end in {ACTIVESYNC_PATH} (clients assume it)")
+        raise ValueError(f"{value!r}: ActiveSync's path is fixed, the URL's path "
+                         f"must be {ACTIVESYNC_PATH} (clients assume it)")
     return url

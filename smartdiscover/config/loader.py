@@ -168,7 +168,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     layer = _main_layer(parser, problems)
     catalogue = build_catalogue(layer, https_port, problems.add)
     domain_catalogues = {}
-    for domain, overrides in _domain_layers(parser, domains or (), problems).items():
+    for domain, overrides in _domain_layers(parser, domains, problems).items():
         domain_catalogue = build_catalogue(overlay(layer, overrides), https_port, problems.add)
         if domain_catalogue is not None:
             domain_catalogues[domain] = domain_catalogue
@@ -225,7 +225,7 @@ def _main_layer(parser: configparser.ConfigParser,
     return layer
 
 
-def _domain_layers(parser: configparser.ConfigParser, domains: tuple[str, ...],
+def _domain_layers(parser: configparser.ConfigParser, domains: tuple[str, ...] | None,
                    problems: _Collector) -> dict[str, dict[str, dict[str, Setting]]]:
     """
     The overrides of every [domain:NAME] section, keys written section.key.
@@ -239,7 +239,7 @@ def _domain_layers(parser: configparser.ConfigParser, domains: tuple[str, ...],
         except AddressError as e:
             problems.add(name, None, f"not a domain: {e}")
             continue
-        if domain not in domains:
+        if domains is not None and domain not in domains:
             problems.add(name, None, f"{domain} is not in [server] domains")
             continue
         if domain in layers:
@@ -248,7 +248,9 @@ def _domain_layers(parser: configparser.ConfigParser, domains: tuple[str, ...],
         layer: dict[str, dict[str, Setting]] = {}
         for key, value in parser[name].items():
             section, dot, option = key.partition(".")
-            if not dot or section not in ("server",) + CATALOGUE_SECTIONS:
+            if not value.strip():
+                problems.add(name, key, "empty value (remove the line to keep the main setting)")
+            elif not dot or section not in ("server",) + CATALOGUE_SECTIONS:
                 problems.add(name, key, "must be SECTION.KEY with SECTION one of: "
                              + ", ".join(("server",) + CATALOGUE_SECTIONS))
             elif option not in keys_of(section):

@@ -50,7 +50,7 @@ def build_redirects(sections: Mapping[str, Mapping[str, str]], served: tuple[str
                 problem(f"{domain} is not a served domain")
                 continue
             if key in redirects:
-                problem("already redirected in [redirectAddr]")
+                problem(f"already redirected in [{redirects[key].action}]")
                 continue
             target = target.strip()
             try:

@@ -191,7 +191,8 @@ def https_url(value: str, public_hostname: str | None) -> str:
     if value.startswith("/") and not value.startswith("//"):
         if public_hostname is None:
             raise ValueError("a bare path needs [server] public_hostname")
-        value = f"https://{public_hostname}{value}"
+        netloc = f"[{public_hostname}]" if ":" in public_hostname else public_hostname
+        value = f"https://{netloc}{value}"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
