@@ -31,6 +31,16 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+def raw_response(status: bytes) -> bytes:
+    """
+    A complete, empty response that closes the connection, for refusals
+    written before a request object can answer (413, 414).
+    """
+    headers = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
+    return (b"HTTP/1.1 " + status + b"\r\n" + headers
+            + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+
 class SmartChannel(http.HTTPChannel):
     """
     An HTTP/1.1 channel with a deadline per request and small header limits.
@@ -53,6 +63,11 @@ class SmartChannel(http.HTTPChannel):
             self._between_requests = False
             self._arm(REQUEST_DEADLINE)
         super().dataReceived(data)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # LineReceiver would drop the connection without a word.
+        self.transport.write(raw_response(b"414 URI Too Long"))
+        self.transport.loseConnection()
 
     def allContentReceived(self) -> None:
         self._disarm()
@@ -117,10 +132,7 @@ class LimitedRequest(server.Request):
         if self._tooLarge:
             return
         self._tooLarge = True
-        headers = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
-        self.channel.transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\n" + headers
-            + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        self.channel.transport.write(raw_response(b"413 Payload Too Large"))
         self.channel.transport.loseConnection()
 
     def render(self, resrc: IResource) -> None:

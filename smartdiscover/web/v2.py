@@ -21,12 +21,16 @@ _BAD_REQUEST = JSONReply(400, b'{"ErrorCode": "InvalidRequest", '
 
 def _parameter(request: Request, name: bytes) -> bytes | None:
     """
-    The first value of query parameter C{name}, whatever its letter case.
+    The value of query parameter C{name}, whatever its letter case.
+
+    @raise ValueError: when it is given more than once (a proxy in front
+        might read the other one).
     """
-    for key, values in (request.args or {}).items():
-        if key.lower() == name and values:
-            return values[0]
-    return None
+    found = [value for key, values in (request.args or {}).items()
+             if key.lower() == name for value in values]
+    if len(found) > 1:
+        raise ValueError(f"{name!r} given more than once")
+    return found[0] if found else None
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -56,6 +60,6 @@ class AutodiscoverJSONResource(MethodsResource):
             else:
                 return _BAD_REQUEST
             protocol = _text(_parameter(request, b"protocol"))
-        except UnicodeDecodeError:
+        except ValueError:  # also UnicodeDecodeError
             return _BAD_REQUEST
         return answer_v2(self._current_model(), email, protocol)
