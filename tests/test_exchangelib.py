@@ -28,7 +28,14 @@ except ImportError:  # pragma: no cover  (a test extra; CI installs it)
 NAMES = ("example.test", "autodiscover.example.test", "mail.example.test",
          "example.org", "autodiscover.example.org", "mail2.example.test")
 
-CONFIG = MINIMAL_INI.replace("domains = example.test", "domains = example.test, example.org") + """
+CONFIG = MINIMAL_INI.replace("domains = example.test", "domains = example.test, example.org").replace(
+    "[urls]\n", "[urls]\nactivesync = /Microsoft-Server-ActiveSync\ncaldav = /dav/\n") + """
+[xmpp]
+security = starttls
+
+[sip]
+transport = tls
+
 [domain:example.org]
 server.public_hostname = mail.example.org
 urls.ews = https://mail.example.org/EWS/Exchange.asmx
@@ -115,14 +122,16 @@ class ExchangelibTests(SynchronousTestCase):
     def test_settings(self) -> None:
         """
         exchangelib finds the EWS URL (from EwsUrl in EXPR) and the IMAP
-        settings, after the 401 challenge it relies on.
+        settings, after the 401 challenge it relies on, in a document that
+        also carries the extension Protocols.
         """
         response, protocol = self.discover("demo@example.test")
         self.assertEqual(protocol.service_endpoint, "https://mail.example.test/EWS/Exchange.asmx")
         imap = [p for p in response.account.protocols if p.type == "IMAP"]
         self.assertEqual([(p.server, p.port) for p in imap], [("mail.example.test", 993)])
         types = [p.type for p in response.account.protocols]
-        self.assertEqual(types[:5], ["IMAP", "POP3", "SMTP", "EXPR", "WEB"])
+        self.assertEqual(types, ["IMAP", "POP3", "SMTP", "EXPR", "WEB", "XMPP", "SIP",
+                                 "ACTIVESYNC", "CALDAV"])
 
     def test_redirect_addr(self) -> None:
         """
