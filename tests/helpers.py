@@ -42,6 +42,18 @@ webclient = https://mail.example.test/webmail/
 """
 
 
+def edit(old: str, new: str, ini: str = MINIMAL_INI) -> str:
+    """
+    Replace the one occurrence of C{old} in C{ini} by C{new}.
+
+    Fails loudly when C{old} is absent, so a test can never silently run
+    against the unchanged file.
+    """
+    if ini.count(old) != 1:
+        raise AssertionError(f"{old!r} occurs {ini.count(old)} times in the INI text")
+    return ini.replace(old, new)
+
+
 def write_config(directory: str | Path, ini: str = MINIMAL_INI,
                  passwd: str | None = None) -> Path:
     """

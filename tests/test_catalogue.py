@@ -25,7 +25,7 @@ from smartdiscover.config.model import (
     SocketService,
     TCPListener,
 )
-from tests.helpers import MINIMAL_INI, write_config
+from tests.helpers import MINIMAL_INI, edit, write_config
 
 # [server] and [auth] of the minimal file (HTTPS on port 8443), no services.
 CORE_INI = MINIMAL_INI[: MINIMAL_INI.index("[imap]")]
@@ -52,18 +52,6 @@ ews = https://mail.example.test/EWS/Exchange.asmx
 
 ORG = "domain:example.org"
 AUTODISCOVER = "/autodiscover/autodiscover.xml"
-
-
-def edit(old: str, new: str, ini: str) -> str:
-    """
-    Replace the one occurrence of C{old} in C{ini} by C{new}.
-
-    Fails loudly when C{old} is absent, so a test can never silently run
-    against the unchanged file.
-    """
-    if ini.count(old) != 1:
-        raise AssertionError(f"{old!r} occurs {ini.count(old)} times in the INI text")
-    return ini.replace(old, new)
 
 
 def server_line(line: str, ini: str = MULTI_INI) -> str:

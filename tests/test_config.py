@@ -25,24 +25,12 @@ from smartdiscover.config.loader import MAX_CONFIG_BYTES
 from smartdiscover.config.model import Model, Security, SocketService, TCPListener
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.config.store import run_synchronously
-from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, write_config
+from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, edit, write_config
 
 # [server] and [auth] of the minimal file, without any service or URL.
 CORE_INI = MINIMAL_INI[: MINIMAL_INI.index("[imap]")]
 
 ARGON2_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
-
-
-def edit(old: str, new: str, ini: str = MINIMAL_INI) -> str:
-    """
-    Replace the one occurrence of C{old} in C{ini} by C{new}.
-
-    Fails loudly when C{old} is absent, so a test can never silently run
-    against the unchanged file.
-    """
-    if ini.count(old) != 1:
-        raise AssertionError(f"{old!r} occurs {ini.count(old)} times in the INI text")
-    return ini.replace(old, new)
 
 
 def passwd_line(address: str, hash_: str = DEMO_HASH, name: str = "") -> str:
