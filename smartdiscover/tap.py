@@ -12,7 +12,6 @@ from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
-from twisted.cred.portal import Portal
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -23,7 +22,6 @@ from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
 from smartdiscover.config.model import Model
 from smartdiscover.config.sighup import ReloadOnSignal
-from smartdiscover.web.autodiscover import AutodiscoverRealm
 from smartdiscover.web.devcert import create_development_certificate, development_names
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
@@ -75,11 +73,11 @@ def makeService(options: Options, reactor: Any = None) -> IService:
 
     hashing = HashingPool(reactor)
     hashing.setServiceParent(top)
-    checker = PasswdChecker(lambda: store.current, hashing.run)
-    portal = Portal(AutodiscoverRealm(lambda: store.current), [checker])
-
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
-    site = SmartSite(build_resource_tree(portal, current, model.public_hostname), reactor=reactor)
+    checker = PasswdChecker(current, hashing.run)
+    tree = build_resource_tree(checker, current, lambda: tls.current.signer,
+                               model.public_hostname)
+    site = SmartSite(tree, reactor=reactor)
     https = model.https
     strports.service(_listen_description(https.port, https.interface, https.backlog),
                      TLSMemoryBIOFactory(tls, False, site), reactor=reactor).setServiceParent(top)

@@ -17,7 +17,6 @@ import base64
 import json
 from typing import Any, Callable
 
-from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -26,7 +25,6 @@ from twisted.web.resource import IResource
 
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.config import Model, load
-from smartdiscover.web.autodiscover import AutodiscoverRealm
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import LimitedRequest, SmartSite
 from smartdiscover.web.tree import build_resource_tree
@@ -142,8 +140,8 @@ class EndpointTestCase(SynchronousTestCase):
             return maybeDeferred(f, *args)
 
         checker = PasswdChecker(lambda: model, run_hash)
-        portal = Portal(AutodiscoverRealm(lambda: model), [checker])
-        return build_resource_tree(portal, lambda: model, model.public_hostname)
+        return build_resource_tree(checker, lambda: model, lambda: None,
+                                   model.public_hostname)
 
     def send(self, resource: IResource, raw: bytes,
              site_class: type[SmartSite] = SmartSite) -> Response:

@@ -331,8 +331,8 @@ class AuthFixture:
             model = self.load_model()
         if checker is None:
             checker, _ = self.passwd_checker(model)
-        portal = Portal(AutodiscoverRealm(lambda: model), [checker])
-        return build_resource_tree(portal, lambda: model, model.public_hostname)
+        return build_resource_tree(checker, lambda: model, lambda: None,
+                                   model.public_hostname)
 
     def dispatching_checker(self) -> StubChecker:
         """

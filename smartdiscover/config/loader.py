@@ -8,6 +8,7 @@ file, so the same file works from any working directory.
 from __future__ import annotations
 
 import configparser
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType

@@ -56,20 +56,28 @@ def utc_now() -> datetime:
 
 
 @implementer(IRealm)
-class AutodiscoverRealm:
+class ResourceRealm:
     """
-    Gives each authenticated principal its Autodiscover resource, bound to
-    the model in force when the request was authenticated.
+    Gives each authenticated principal the resource C{make_resource} builds
+    for it.
     """
 
-    def __init__(self, current_model: Callable[[], Model],
-                 now: Callable[[], datetime] = utc_now) -> None:
-        self._current_model = current_model
-        self._now = now
+    def __init__(self, make_resource: Callable[[Principal], IResource]) -> None:
+        self._make_resource = make_resource
 
     def requestAvatar(self, avatarId: Any, mind: object,
                       *interfaces: Any) -> tuple[Any, IResource, Callable[[], None]]:
         if IResource not in interfaces:
             raise NotImplementedError("only IResource avatars")
-        resource = AutodiscoverResource(avatarId, self._current_model(), self._now)
-        return IResource, resource, lambda: None
+        return IResource, self._make_resource(avatarId), lambda: None
+
+
+class AutodiscoverRealm(ResourceRealm):
+    """
+    Autodiscover resources, bound to the model in force when the request
+    was authenticated.
+    """
+
+    def __init__(self, current_model: Callable[[], Model],
+                 now: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(lambda principal: AutodiscoverResource(principal, current_model(), now))

@@ -13,8 +13,8 @@ from typing import Callable
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.model import Model
+from smartdiscover.web.hosts import served_domain
 
 
 class RedirectToHTTPS(Resource):
@@ -32,19 +32,10 @@ class RedirectToHTTPS(Resource):
 
     def render(self, request: Request) -> bytes:
         model = self._current_model()
-        catalogue = model.catalogue
-        domain = _domain_of(request.getRequestHostname())
-        if domain is not None and model.serves(domain):
-            catalogue = model.catalogue_for(domain)
+        domain = served_domain(model, request.getRequestHostname())
+        catalogue = model.catalogue if domain is None else model.catalogue_for(domain)
         request.setResponseCode(302)
         request.setHeader(b"Location", catalogue.autodiscover_url.encode("ascii"))
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return b""
 
-
-def _domain_of(host: bytes) -> str | None:
-    try:
-        name = normalize_domain(host.decode("ascii"))
-    except (UnicodeDecodeError, AddressError):
-        return None
-    return name[len("autodiscover."):] if name.startswith("autodiscover.") else name

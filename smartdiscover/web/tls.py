@@ -9,12 +9,15 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from OpenSSL import SSL
 from OpenSSL.crypto import PKey, X509
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from zope.interface import implementer
+
+from smartdiscover.discovery.signing import Signer
 
 # Mozilla "intermediate" (TLS 1.2 + 1.3, AEAD suites only, forward secrecy).
 INTERMEDIATE_CIPHERS = AcceptableCiphers.fromOpenSSLCipherString(
@@ -39,6 +42,7 @@ class ServerTLS:
     certificate_pem: bytes
     key_pem: bytes
     options: CertificateOptions
+    signer: Signer | None  # None for keys CMS signing cannot use
 
 
 def load_server_tls(certificate: Path, private_key: Path,
@@ -85,7 +89,9 @@ def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> Serv
         options.getContext()  # build it now, off the reactor thread
     except SSL.Error as e:
         raise TLSFilesError(f"{where}: OpenSSL refused the pair ({e})") from None
-    return ServerTLS(certificate_pem, key_pem, options)
+    signer = Signer(chain[0], key, tuple(chain[1:])) \
+        if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)) else None
+    return ServerTLS(certificate_pem, key_pem, options, signer)
 
 
 def _matches(key: CertificateIssuerPrivateKeyTypes, certificate: x509.Certificate) -> bool:

@@ -6,23 +6,56 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.cred.portal import Portal
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.portal import IRealm, Portal
 
 from smartdiscover.config.model import Model
+from smartdiscover.discovery.signing import Signer
+from smartdiscover.web.autoconfig import AutoconfigResource
+from smartdiscover.web.autodiscover import AutodiscoverRealm
 from smartdiscover.web.basic_auth import BasicAuthResource
+from smartdiscover.web.mobileconfig import MobileconfigRealm
 from smartdiscover.web.routing import CaseInsensitiveResource
 from smartdiscover.web.v2 import AutodiscoverJSONResource
+from smartdiscover.web.wellknown import DAVRedirect
+
+AUTOCONFIG_PATHS = ((b"mail",), (b".well-known", b"autoconfig", b"mail"), (b"v1.1", b"mail"))
 
 
-def build_resource_tree(portal: Portal, current_model: Callable[[], Model],
+def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[], Model],
+                        current_signer: Callable[[], Signer | None],
                         realm: str) -> CaseInsensitiveResource:
     """
-    C{/autodiscover/autodiscover.xml} (POX and mobilesync, behind Basic
-    authentication) and C{/autodiscover/autodiscover.json} (v2, open).
+    Behind Basic authentication: C{/autodiscover/autodiscover.xml} (POX and
+    mobilesync) and C{/mobileconfig}.  Open: C{/autodiscover/autodiscover.json}
+    (v2), the autoconfig paths and the well-known DAV redirects.
     """
+    def guarded(avatars: IRealm) -> BasicAuthResource:
+        return BasicAuthResource(Portal(avatars, [checker]), realm)
+
     root = CaseInsensitiveResource()
-    autodiscover = CaseInsensitiveResource()
-    root.putChild(b"autodiscover", autodiscover)
-    autodiscover.putChild(b"autodiscover.xml", BasicAuthResource(portal, realm))
+    autodiscover = _branch(root, (b"autodiscover",))
+    autodiscover.putChild(b"autodiscover.xml", guarded(AutodiscoverRealm(current_model)))
     autodiscover.putChild(b"autodiscover.json", AutodiscoverJSONResource(current_model))
+    root.putChild(b"mobileconfig", guarded(MobileconfigRealm(current_model, current_signer)))
+    autoconfig = AutoconfigResource(current_model)
+    for path in AUTOCONFIG_PATHS:
+        _branch(root, path).putChild(b"config-v1.1.xml", autoconfig)
+    well_known = _branch(root, (b".well-known",))
+    for key in ("caldav", "carddav"):
+        well_known.putChild(key.encode("ascii"), DAVRedirect(current_model, key))
     return root
+
+
+def _branch(root: CaseInsensitiveResource, path: tuple[bytes, ...]) -> CaseInsensitiveResource:
+    """
+    The resource at C{path} under C{root}, created on the way as needed.
+    """
+    node = root
+    for segment in path:
+        found = node.children.get(segment)
+        if found is None:
+            found = CaseInsensitiveResource()
+            node.putChild(segment, found)
+        node = found
+    return node

@@ -13,28 +13,12 @@ from twisted.web.server import Request
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.v2 import JSONReply, answer_v2
 from smartdiscover.web.methods import MethodsResource
+from smartdiscover.web.query import parameter, text
 
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
 _BAD_REQUEST = JSONReply(400, b'{"ErrorCode": "InvalidRequest", '
                               b'"ErrorMessage": "The request is not valid."}')
 
-
-def _parameter(request: Request, name: bytes) -> bytes | None:
-    """
-    The value of query parameter C{name}, whatever its letter case.
-
-    @raise ValueError: when it is given more than once (a proxy in front
-        might read the other one).
-    """
-    found = [value for key, values in (request.args or {}).items()
-             if key.lower() == name for value in values]
-    if len(found) > 1:
-        raise ValueError(f"{name!r} given more than once")
-    return found[0] if found else None
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8")
 
 
 class AutodiscoverJSONResource(MethodsResource):
@@ -54,12 +38,12 @@ class AutodiscoverJSONResource(MethodsResource):
         path = [segment for segment in request.postpath if segment]
         try:
             if not path:
-                email = _text(_parameter(request, b"email"))
+                email = text(parameter(request, b"email"))
             elif len(path) == 2 and path[0].lower() == b"v1.0":
-                email = _text(path[1])
+                email = text(path[1])
             else:
                 return _BAD_REQUEST
-            protocol = _text(_parameter(request, b"protocol"))
+            protocol = text(parameter(request, b"protocol"))
         except ValueError:  # also UnicodeDecodeError
             return _BAD_REQUEST
         return answer_v2(self._current_model(), email, protocol)

@@ -1,0 +1,26 @@
+"""
+Which served domain a request's Host header names.
+"""
+
+from __future__ import annotations
+
+from smartdiscover.config.address import AddressError, normalize_domain
+from smartdiscover.config.model import Model
+
+# Clients reach us as <domain>, autodiscover.<domain> or autoconfig.<domain>.
+SERVICE_PREFIXES = ("autodiscover.", "autoconfig.")
+
+
+def served_domain(model: Model, host: bytes) -> str | None:
+    """
+    The served domain C{host} names, or L{None}.  Never trust the value
+    further than this lookup: it comes from the client.
+    """
+    try:
+        name = normalize_domain(host.decode("ascii"))
+    except (UnicodeDecodeError, AddressError):
+        return None
+    for prefix in SERVICE_PREFIXES:
+        if name.startswith(prefix) and model.serves(name[len(prefix):]):
+            return name[len(prefix):]
+    return name if model.serves(name) else None
