@@ -5,6 +5,7 @@ The C{smartdiscover} administration command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import os
 import sys
@@ -52,14 +53,15 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
         for problem in e.problems:
             print(problem, file=sys.stderr)
         return 1
-    text = config.read_text(encoding="utf-8")
+    text = config.read_bytes().decode("utf-8")  # keep CRLF as it is
     renamed = rename_host(text, old, new)
     if renamed == text:
         print(f"{config}: nothing uses {old}")
         return 0
-    sys.stdout.writelines(difflib.unified_diff(
-        text.splitlines(keepends=True), renamed.splitlines(keepends=True),
-        fromfile=str(config), tofile=str(config)))
+    for line in difflib.unified_diff(text.splitlines(keepends=True),
+                                     renamed.splitlines(keepends=True),
+                                     fromfile=str(config), tofile=str(config)):
+        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     try:
         model = _validate(config, renamed)
     except ConfigError as e:
@@ -83,9 +85,13 @@ def _validate(config: Path, text: str) -> Model:
     """
     fd, name = tempfile.mkstemp(prefix=".sd-", suffix=".ini", dir=config.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         return load(name)
+    except ConfigError as e:
+        scratch = str(Path(name).absolute())
+        raise ConfigError([dataclasses.replace(p, file=str(config.absolute()))
+                           if p.file == scratch else p for p in e.problems]) from None
     finally:
         os.unlink(name)
 
@@ -96,7 +102,7 @@ def _write(config: Path, text: str) -> None:
     """
     fd, name = tempfile.mkstemp(prefix=".sd-", suffix=".ini", dir=config.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.chmod(name, config.stat().st_mode & 0o7777)
         os.replace(name, config)

@@ -26,10 +26,11 @@ class Signer:
     def sign(self, content: bytes) -> bytes:
         """
         DER SignedData with C{content} attached (not detached: the profile is
-        inside the signature) and the certificates to verify it.
+        inside the signature) and the certificates to verify it.  Binary:
+        without it the content's line ends would be rewritten as CRLF.
         """
         builder = pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(
             self.certificate, self.key, hashes.SHA256())
         for certificate in self.chain:
             builder = builder.add_certificate(certificate)
-        return builder.sign(serialization.Encoding.DER, [])
+        return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])

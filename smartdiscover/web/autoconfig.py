@@ -40,6 +40,7 @@ class AutoconfigResource(MethodsResource):
         except ValueError:
             return self._plain(request, 400, b"Bad request\n")
         if address:
+            address = address.replace(" ", "+")  # an unencoded '+', form-decoded
             try:
                 _, domain = split_address(address)
             except AddressError:

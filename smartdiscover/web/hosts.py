@@ -13,8 +13,10 @@ SERVICE_PREFIXES = ("autodiscover.", "autoconfig.")
 
 def served_domain(model: Model, host: bytes) -> str | None:
     """
-    The served domain C{host} names, or L{None}.  Never trust the value
-    further than this lookup: it comes from the client.
+    The served domain C{host} names (C{<domain>}, C{autodiscover.<domain>},
+    C{autoconfig.<domain>} or a public host name set for that domain
+    alone), or L{None}.  Never trust the value further than this lookup: it
+    comes from the client.
     """
     try:
         name = normalize_domain(host.decode("ascii"))
@@ -23,4 +25,10 @@ def served_domain(model: Model, host: bytes) -> str | None:
     for prefix in SERVICE_PREFIXES:
         if name.startswith(prefix) and model.serves(name[len(prefix):]):
             return name[len(prefix):]
-    return name if model.serves(name) else None
+    if model.serves(name):
+        return name
+    owners = [domain for domain, catalogue in model.domain_catalogues.items()
+              if catalogue.public_hostname == name]
+    if len(owners) == 1 and name != model.catalogue.public_hostname:
+        return owners[0]  # a public host name of that domain alone
+    return None
