@@ -227,17 +227,18 @@ class LoadValidTests(_ConfigTestCase):
                    "ssl:443:privateKey=k.pem:interface=2001\\:DB8\\:\\:1:backlog=50\n"
                    "http = tcp:8080:interface=127.0.0.1\n"
                    "dns = [::1]:8053\n"
-                   "ttl = 0")
+                   "ttl = 0") + "[hosts]\nmail.example.test = 192.0.2.10\n"
         model = load(self.write(ini))
         self.assertEqual(model.https.port, 443)
         self.assertEqual(model.https.interface, "2001:db8::1")
         self.assertEqual(model.https.backlog, 50)
         self.assertEqual(model.https.certificate, model.https.private_key)
         self.assertEqual(model.http, TCPListener(8080, "127.0.0.1", None))
-        self.assertEqual((model.dns.host, model.dns.port), ("::1", 8053))
+        self.assertEqual((model.dns.listen.host, model.dns.listen.port), ("::1", 8053))
         self.assertEqual(model.ttl_hours, 0)
-        model = load(self.write(edit("ttl = 1", "dns = 127.0.0.1:53")))
-        self.assertEqual((model.dns.host, model.dns.port), ("127.0.0.1", 53))
+        model = load(self.write(edit("ttl = 1", "dns = 127.0.0.1:53")
+                                + "[hosts]\nmail.example.test = 192.0.2.10\n"))
+        self.assertEqual((model.dns.listen.host, model.dns.listen.port), ("127.0.0.1", 53))
 
     def test_defaults_when_keys_absent(self) -> None:
         """

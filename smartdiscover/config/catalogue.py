@@ -23,6 +23,7 @@ from smartdiscover.config.model import (
 
 SERVICE_KEYS = ("host", "port", "security")
 SIP_KEYS = SERVICE_KEYS + ("transport",)
+XMPP_KEYS = SERVICE_KEYS + ("server_port",)
 OVERRIDABLE_SERVER_KEYS = ("public_hostname", "ttl")
 ACTIVESYNC_PATH = "/Microsoft-Server-ActiveSync"
 
@@ -51,7 +52,7 @@ def keys_of(section: str) -> tuple[str, ...]:
         return OVERRIDABLE_SERVER_KEYS
     if section == "urls":
         return URL_SERVICES
-    return SIP_KEYS if section == "sip" else SERVICE_KEYS
+    return {"sip": SIP_KEYS, "xmpp": XMPP_KEYS}.get(section, SERVICE_KEYS)
 
 
 def overlay(base: Layer, overrides: Layer) -> Layer:
@@ -115,9 +116,10 @@ def _socket_service(name: str, get: Callable[..., Any], settings: Mapping[str, S
     else:
         security, transport = get(name, "security", values.security, default=Security.SSL), None
         port = get(name, "port", values.port, default=DEFAULT_PORTS[name][security])
+    server_port = get(name, "server_port", values.port) if name == "xmpp" else None
     if host is None:
         return None
-    return SocketService(name, host, port, security, transport)
+    return SocketService(name, host, port, security, transport, server_port)
 
 
 def _sip_security(get: Callable[..., Any], settings: Mapping[str, Setting],

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from smartdiscover.config import values
 from smartdiscover.config.address import AddressError, normalize_domain
+from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
 from smartdiscover.config.model import SOCKET_SERVICES, AuthSettings, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
@@ -142,7 +143,7 @@ def _read_ini(source: Path, problems: _Collector) -> configparser.ConfigParser |
 def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
-    known = ("server", "auth", REDIRECT_ADDR, REDIRECT_URL) + CATALOGUE_SECTIONS
+    known = ("server", "auth", "dns", "hosts", REDIRECT_ADDR, REDIRECT_URL) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
             problems.add(section, None, "unknown section (known: "
@@ -154,7 +155,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     domains = server.get("domains", values.domain_list, required=True)
     https = server.get("https", lambda v: values.https_endpoint(v, base), required=True)
     http = server.get("http", values.tcp_endpoint)
-    dns = server.get("dns", values.udp_address)
+    dns_listen = server.get("dns", values.udp_address)
     redirect_domains = server.get("redirect_domains", values.domain_list, default=())
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
 
@@ -185,6 +186,11 @@ def _build(source: Path, parser: configparser.ConfigParser,
             {name: dict(parser[name]) for name in (REDIRECT_ADDR, REDIRECT_URL)
              if name in parser},
             domains, redirect_domains, own_hosts, case_sensitive, problems.add)
+    dns = None
+    if dns_listen is not None and domains is not None and catalogue is not None:
+        dns = build_dns(dns_listen, dict(parser["dns"]) if "dns" in parser else {},
+                        dict(parser["hosts"]) if "hosts" in parser else {},
+                        {d: domain_catalogues.get(d, catalogue) for d in domains}, problems.add)
     if problems.problems:
         return None
     assert domains is not None and https is not None and catalogue is not None

@@ -67,6 +67,8 @@ class SocketService:
     A service clients reach over a TCP (or UDP) socket: IMAP, SMTP and so on.
 
     @ivar transport: SIP only: C{udp}, C{tcp} or C{tls}; L{None} otherwise.
+    @ivar server_port: XMPP only: the server-to-server port on the same
+        host, or L{None} when the domain does not federate.
     """
 
     name: str
@@ -74,6 +76,7 @@ class SocketService:
     port: int
     security: Security
     transport: str | None = None
+    server_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,36 @@ class UDPAddress:
 
 
 @dataclass(frozen=True)
+class DNSSettings:
+    """
+    How the DNS responder publishes the served domains.
+
+    @ivar nameservers: NS host names at every apex (first: SOA MNAME).
+    @ivar hostmaster: the SOA RNAME as an address (C{hostmaster@domain}),
+        or L{None} for C{hostmaster@<each domain>}.
+    @ivar mx: (preference, host) pairs published at every apex.
+    @ivar hosts: addresses (A/AAAA) of host names inside the served zones.
+    @ivar rrl_rate: responses per second per client prefix over UDP;
+        0 turns response rate limiting off.
+    @ivar rrl_slip: every Nth limited response goes out truncated (TC=1) so
+        real resolvers retry over TCP; 0 drops them all.
+    @ivar rrl_exempt: networks never limited (monitoring, benchmarks).
+    """
+
+    listen: UDPAddress
+    ttl: int = 300
+    nameservers: tuple[str, ...] = ()
+    hostmaster: str | None = None
+    mx: tuple[tuple[int, str], ...] = ()
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rrl_rate: int = 20
+    rrl_slip: int = 2
+    rrl_exempt: tuple[str, ...] = ()
+    tcp_idle: float = 10.0
+    tcp_per_source: int = 20
+
+
+@dataclass(frozen=True)
 class Redirect:
     """
     Where an account's clients must go instead (POX Action values).
@@ -170,7 +203,7 @@ class Model:
     domains: tuple[str, ...]
     https: HTTPSListener
     http: TCPListener | None
-    dns: UDPAddress | None
+    dns: DNSSettings | None
     auth: AuthSettings
     catalogue: Catalogue
     users: Mapping[str, User] = field(repr=False)

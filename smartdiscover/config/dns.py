@@ -1,0 +1,168 @@
+"""
+The [dns] and [hosts] sections: how the responder publishes each domain.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from smartdiscover.config import values
+from smartdiscover.config.address import AddressError, normalize_domain, split_address
+from smartdiscover.config.model import Catalogue, DNSSettings, UDPAddress
+
+DNS_KEYS = ("ttl", "nameservers", "hostmaster", "mx", "rrl_rate", "rrl_slip",
+            "rrl_exempt", "tcp_idle", "tcp_per_source")
+MAX_TTL = 7 * 24 * 3600
+
+Report = Callable[[str | None, str | None, str], None]
+
+
+def in_zone(host: str, domains: Iterable[str]) -> str | None:
+    """
+    The served domain whose zone holds C{host}, or L{None}.
+    """
+    for domain in sorted(domains, key=len, reverse=True):
+        if host == domain or host.endswith("." + domain):
+            return domain
+    return None
+
+
+def _mx(value: str) -> tuple[tuple[int, str], ...]:
+    records = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        preference, _, host = item.strip().partition(" ")
+        try:
+            number = int(preference)
+        except ValueError:
+            raise ValueError(f"{item.strip()!r} is not PREFERENCE HOST") from None
+        if not 0 <= number <= 65535:
+            raise ValueError(f"{number} is not a preference (0-65535)")
+        records.append((number, values.host(host.strip())))
+    return tuple(records)
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    networks = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an address or network") from None
+    return tuple(networks)
+
+
+def _hostmaster(value: str) -> str:
+    try:
+        local, domain = split_address(value)
+    except AddressError as e:
+        raise ValueError(f"{value!r} is not an address: {e}") from None
+    if "." in local:
+        raise ValueError("the local part of the SOA contact cannot contain a dot")
+    return f"{local}@{domain}"
+
+
+def _positive(convert: Callable[[str], int], most: int) -> Callable[[str], int]:
+    def check(value: str) -> int:
+        number = convert(value)
+        if number > most:
+            raise ValueError(f"{number} is more than {most}")
+        return number
+    return check
+
+
+def _hosts(section: Mapping[str, str], report: Report) -> dict[str, tuple[str, ...]]:
+    hosts: dict[str, tuple[str, ...]] = {}
+    for name, raw in section.items():
+        try:
+            host = normalize_domain(name)
+        except AddressError as e:
+            report("hosts", name, f"not a host name: {e}")
+            continue
+        try:
+            addresses = tuple(dict.fromkeys(values.ip(a.strip()) for a in raw.split(",")
+                                            if a.strip()))
+        except ValueError as e:
+            report("hosts", name, str(e))
+            continue
+        if not addresses:
+            report("hosts", name, "no address")
+        elif host in hosts:
+            report("hosts", name, f"{host} given twice")
+        else:
+            hosts[host] = addresses
+    return hosts
+
+
+def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[str, str],
+              catalogues: Mapping[str, Catalogue], report: Report) -> DNSSettings | None:
+    """
+    Read [dns] and [hosts] for the responder at C{listen}; C{catalogues}
+    maps each served domain to its catalogue.
+
+    Every name the zones point at inside a served zone (SRV targets, NS,
+    MX, and autodiscover.<domain>/autoconfig.<domain>, which default to the
+    addresses of the domain's public host) must have an address.
+    """
+    def get(key: str, convert: Callable[[str], Any], default: Any) -> Any:
+        raw = settings.get(key)
+        if raw is None or not raw.strip():
+            return default
+        try:
+            return convert(raw.strip())
+        except ValueError as e:
+            report("dns", key, str(e))
+            return default
+
+    for key in settings:
+        if key not in DNS_KEYS:
+            report("dns", key, "unknown key (known: " + ", ".join(DNS_KEYS) + ")")
+    addresses = _hosts(hosts, report)
+    main = next(iter(catalogues.values()))
+    nameservers = get("nameservers", lambda v: tuple(values.host(h.strip())
+                                                     for h in v.split(",") if h.strip()),
+                      (main.public_hostname,))
+    dns = DNSSettings(
+        listen=listen,
+        ttl=get("ttl", _positive(values.non_negative_int, MAX_TTL), 300),
+        nameservers=nameservers,
+        hostmaster=get("hostmaster", _hostmaster, None),
+        mx=get("mx", _mx, ()),
+        hosts=MappingProxyType(addresses),
+        rrl_rate=get("rrl_rate", _positive(values.non_negative_int, 1_000_000), 20),
+        rrl_slip=get("rrl_slip", _positive(values.non_negative_int, 10), 2),
+        rrl_exempt=get("rrl_exempt", _networks, ()),
+        tcp_idle=float(get("tcp_idle", _positive(values.non_negative_int, 3600), 10)),
+        tcp_per_source=get("tcp_per_source", _positive(values.non_negative_int, 10_000), 20),
+    )
+    _check_addresses(dns, catalogues, report)
+    return dns
+
+
+def _check_addresses(dns: DNSSettings, catalogues: Mapping[str, Catalogue],
+                     report: Report) -> None:
+    domains = tuple(catalogues)
+    needed: dict[str, tuple[str, str]] = {}
+    for name in dns.nameservers:
+        needed.setdefault(name, ("dns", "nameservers"))
+    for _, host in dns.mx:
+        needed.setdefault(host, ("dns", "mx"))
+    for domain, catalogue in catalogues.items():
+        for service in catalogue.services:
+            needed.setdefault(service.host, (service.name, "host"))
+        for key in ("caldav", "carddav"):
+            if key in catalogue.urls:
+                needed.setdefault(urlsplit(catalogue.urls[key]).hostname or "", ("urls", key))
+        needed.setdefault(catalogue.public_hostname, ("server", "public_hostname"))
+        for alias in (f"autodiscover.{domain}", f"autoconfig.{domain}"):
+            if alias not in dns.hosts and catalogue.public_hostname not in dns.hosts:
+                report("hosts", None, f"no address for {alias}: give it, or "
+                       f"{catalogue.public_hostname}, an entry")
+    for host, (section, key) in needed.items():
+        if in_zone(host, domains) and host not in dns.hosts:
+            report(section, key, f"{host} is inside a served zone: [hosts] needs its address")
