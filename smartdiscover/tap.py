@@ -20,7 +20,9 @@ from twisted.python import usage
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
-from smartdiscover.config.model import Model
+from smartdiscover.config.model import DNSSettings, Model
+from smartdiscover.dns.server import Zones, build_zones, dns_service
+from smartdiscover.dns.table import Table
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.web.devcert import create_development_certificate, development_names
 from smartdiscover.web.redirect import RedirectToHTTPS
@@ -86,8 +88,27 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         strports.service(_listen_description(http.port, http.interface, http.backlog),
                          SmartSite(RedirectToHTTPS(current), reactor=reactor),
                          reactor=reactor).setServiceParent(top)
+    if model.dns is not None:
+        zones = Zones(Table(), model.dns, reactor.seconds)
+        store.subscribe(_prepare_zones, lambda built: _commit_zones(zones, built))
+        dns_service(zones, reactor).setServiceParent(top)
     ReloadOnSignal(store.reload, reactor).setServiceParent(top)
     return top
+
+
+def _prepare_zones(model: Model) -> tuple[Table, DNSSettings] | None:
+    return None if model.dns is None else (build_zones(model), model.dns)
+
+
+def _commit_zones(zones: Zones, built: tuple[Table, DNSSettings] | None) -> None:
+    if built is None:
+        _log.warn("[server] dns was removed: restart to stop the DNS responder")
+        return
+    table, settings = built
+    if settings.listen != zones.settings.listen:
+        _log.warn("[server] dns changed to {host}:{port}: restart to listen there",
+                  host=settings.listen.host, port=settings.listen.port)
+    zones.replace(table, settings)
 
 
 def _ensure_certificate(model: Model) -> None:

@@ -1,0 +1,172 @@
+"""
+The DNS listeners: UDP (rate limited) and TCP (idle timeout, connections
+capped per source), both answering from the zone table in force.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Callable
+
+from twisted.application import internet
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import Int16StringReceiver
+from twisted.protocols.policies import TimeoutMixin
+
+from smartdiscover.config.model import DNSSettings, Model
+from smartdiscover.dns.records import all_records
+from smartdiscover.dns.rrl import DROP, SLIP, RateLimiter
+from smartdiscover.dns.table import Table, build_table
+from smartdiscover.dns.wire import respond
+
+MAX_TCP_CONNECTIONS = 1000
+ERROR_LOG_INTERVAL = 60.0
+
+
+def build_zones(model: Model) -> Table:
+    """
+    The table of every zone of C{model}; blocking, run it off the reactor.
+    """
+    return build_table(all_records(model, serial=int(time.time())))
+
+
+class Zones:
+    """
+    The table in force, the rate limiter, and what the responder counted.
+    """
+
+    _log = Logger()
+
+    def __init__(self, table: Table, settings: DNSSettings, clock: Callable[[], float]) -> None:
+        self.table = table
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rrl_rate, settings.rrl_slip, settings.rrl_exempt,
+                                   clock)
+        self.rcodes: Counter[int] = Counter()
+        self.errors = 0
+        self._clock = clock
+        self._last_error_log = float("-inf")
+
+    def replace(self, table: Table, settings: DNSSettings) -> None:
+        self.table = table
+        self.settings = settings
+        self.limiter.configure(settings.rrl_rate, settings.rrl_slip, settings.rrl_exempt)
+
+    def failed(self) -> None:
+        """
+        A query broke the query path: count it, log it at most once a minute.
+        """
+        self.errors += 1
+        now = self._clock()
+        if now - self._last_error_log >= ERROR_LOG_INTERVAL:
+            self._last_error_log = now
+            self._log.failure("DNS query failed ({count} so far)", count=self.errors)
+
+
+class UDPResponder(DatagramProtocol):
+    def __init__(self, zones: Zones) -> None:
+        self._zones = zones
+
+    def datagramReceived(self, data: bytes, address: Any) -> None:
+        zones = self._zones
+        try:
+            response = respond(data, zones.table, True)
+            if response is None:
+                return
+            zones.rcodes[response.rcode] += 1
+            action = zones.limiter.check(address[0])
+            if action == DROP:
+                return
+            self.transport.write(response.slipped() if action == SLIP else response.data,
+                                 address)
+        except Exception:
+            zones.failed()
+
+
+class TCPResponder(Int16StringReceiver, TimeoutMixin):
+    """
+    DNS over TCP (RFC 7766): pipelined queries, never rate limited, closed
+    after C{tcp_idle} seconds without a query.
+    """
+
+    MAX_LENGTH = 65535
+    factory: TCPResponderFactory
+
+    def connectionMade(self) -> None:
+        if not self.factory.admit(self):
+            self.transport.abortConnection()
+            return
+        self.setTimeout(self.factory.zones.settings.tcp_idle)
+
+    def stringReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        zones = self.factory.zones
+        try:
+            response = respond(data, zones.table, False)
+        except Exception:
+            zones.failed()
+            self.transport.loseConnection()
+            return
+        if response is None:
+            return
+        zones.rcodes[response.rcode] += 1
+        self.sendString(response.data)
+
+    def timeoutConnection(self) -> None:
+        self.transport.abortConnection()
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.setTimeout(None)
+        self.factory.release(self)
+
+
+class TCPResponderFactory(Factory):
+    protocol = TCPResponder
+
+    def __init__(self, zones: Zones, reactor: Any) -> None:
+        self.zones = zones
+        self._reactor = reactor
+        self._per_source: Counter[str] = Counter()
+        self._admitted: set[TCPResponder] = set()
+
+    def buildProtocol(self, addr: IAddress) -> TCPResponder:
+        protocol = super().buildProtocol(addr)
+        protocol.callLater = self._reactor.callLater  # TimeoutMixin's clock
+        return protocol
+
+    def admit(self, protocol: TCPResponder) -> bool:
+        host = protocol.transport.getPeer().host
+        if (self._per_source[host] >= self.zones.settings.tcp_per_source
+                or len(self._admitted) >= MAX_TCP_CONNECTIONS):
+            return False
+        self._per_source[host] += 1
+        self._admitted.add(protocol)
+        return True
+
+    def release(self, protocol: TCPResponder) -> None:
+        if protocol in self._admitted:
+            self._admitted.discard(protocol)
+            host = protocol.transport.getPeer().host
+            self._per_source[host] -= 1
+            if not self._per_source[host]:
+                del self._per_source[host]
+
+
+def dns_service(zones: Zones, reactor: Any) -> MultiService:
+    """
+    UDP and TCP listeners on the configured address and port.
+    """
+    listen = zones.settings.listen
+    service = MultiService()
+    internet.UDPServer(listen.port, UDPResponder(zones), interface=listen.host,
+                       reactor=reactor).setServiceParent(service)
+    internet.TCPServer(listen.port, TCPResponderFactory(zones, reactor), interface=listen.host,
+                       reactor=reactor).setServiceParent(service)
+    return service
