@@ -23,6 +23,8 @@ def network_key(host: str) -> bytes | str:
     """
     if ":" not in host:
         return host.rpartition(".")[0]  # a.b.c of a.b.c.d: cheap on the hot path
+    if host[:7].lower() == "::ffff:" and "." in host:  # IPv4-mapped, dual-stack socket
+        return host[7:].rpartition(".")[0]
     try:
         return socket.inet_pton(socket.AF_INET6, host.partition("%")[0])[:7]
     except OSError:
@@ -67,6 +69,7 @@ class RateLimiter:
         if exempt is None:
             try:
                 address = ipaddress.ip_address(host.partition("%")[0])
+                address = getattr(address, "ipv4_mapped", None) or address
                 exempt = any(address in network for network in self._exempt)
             except ValueError:
                 exempt = False

@@ -77,7 +77,7 @@ def _header(owner: str, type_: int, payload: object) -> dns.RRHeader:
 def _encode(qname: str, qtype: int, answers: list[dns.RRHeader],
             authority: list[dns.RRHeader], additional: list[dns.RRHeader],
             rcode: int = NOERROR) -> Answer:
-    message = dns.Message()
+    message = dns.Message(maxSize=0)  # never cut here: wire.py truncates properly
     message.queries = [dns.Query(qname, qtype, dns.IN)]
     message.answers, message.authority, message.additional = answers, authority, additional
     raw = message.toStr()

@@ -96,7 +96,7 @@ def respond(packet: bytes, table: Table, udp: bool) -> Response | None:
         if length > 63:
             return _error(ident, rd, FORMERR)
         position += length + 1
-        if position - 12 > MAX_NAME:
+        if position - 12 >= MAX_NAME:  # the root label still follows
             return _error(ident, rd, FORMERR)
     end = position + 4
     if end > size:
