@@ -5,6 +5,7 @@ capped per source), both answering from the zone table in force.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from smartdiscover.dns.table import Table, build_table
 from smartdiscover.dns.wire import respond
 
 MAX_TCP_CONNECTIONS = 1000
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
 
 
@@ -70,6 +72,21 @@ class Zones:
 class UDPResponder(DatagramProtocol):
     def __init__(self, zones: Zones) -> None:
         self._zones = zones
+
+    def startProtocol(self) -> None:
+        # The default receive buffer (about 200 KiB) overflows under bursts
+        # long before the CPU is busy: ask for more, as NSD does.
+        sock = getattr(self.transport, "socket", None)
+        if sock is None:
+            return
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is None:
+                continue
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_RECEIVE_BUFFER)
+                return
+            except OSError:
+                continue
 
     def datagramReceived(self, data: bytes, address: Any) -> None:
         zones = self._zones
