@@ -359,12 +359,13 @@ class OtherServiceTests(_WireTestCase):
     def test_autodiscover_srv(self) -> None:
         """
         _autodiscover._tcp points at each domain's public host on the HTTPS
-        port (PROTOCOLS.md 9.6), with its address in the additional section.
+        port with weight 5 as Microsoft publishes it (PROTOCOLS.md 9.6), with
+        its address in the additional section.
         """
         self.assertEqual(self.answer("_autodiscover._tcp.example.test", "SRV"),
-                         ["0 1 8443 mail.example.test."])
+                         ["0 5 8443 mail.example.test."])
         self.assertEqual(self.answer("_autodiscover._tcp.other.test", "SRV"),
-                         ["0 1 8443 mail.other.test."])
+                         ["0 5 8443 mail.other.test."])
         self.assertEqual(self.additional("_autodiscover._tcp.other.test", "SRV"),
                          {("mail.other.test.", "A", "198.51.100.10")})
 

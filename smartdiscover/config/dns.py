@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from smartdiscover.config import values
 from smartdiscover.config.address import AddressError, normalize_domain, split_address
+from smartdiscover.config.catalogue import Layer
 from smartdiscover.config.model import Catalogue, DNSSettings, UDPAddress
 
 DNS_KEYS = ("ttl", "nameservers", "hostmaster", "mx", "rrl_rate", "rrl_slip",
@@ -100,10 +101,12 @@ def _hosts(section: Mapping[str, str], report: Report) -> dict[str, tuple[str, .
 
 
 def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[str, str],
-              catalogues: Mapping[str, Catalogue], report: Report) -> DNSSettings | None:
+              catalogues: Mapping[str, Catalogue], layers: Mapping[str, Layer],
+              report: Report) -> DNSSettings | None:
     """
     Read [dns] and [hosts] for the responder at C{listen}; C{catalogues}
-    maps each served domain to its catalogue.
+    maps each served domain to its catalogue, C{layers} to the settings it
+    was built from (to name where a value was written).
 
     Every name the zones point at inside a served zone (SRV targets, NS,
     MX, and autodiscover.<domain>/autoconfig.<domain>, which default to the
@@ -137,32 +140,55 @@ def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[st
         rrl_rate=get("rrl_rate", _positive(values.non_negative_int, 1_000_000), 20),
         rrl_slip=get("rrl_slip", _positive(values.non_negative_int, 10), 2),
         rrl_exempt=get("rrl_exempt", _networks, ()),
-        tcp_idle=float(get("tcp_idle", _positive(values.non_negative_int, 3600), 10)),
-        tcp_per_source=get("tcp_per_source", _positive(values.non_negative_int, 10_000), 20),
+        tcp_idle=float(get("tcp_idle", _positive(_at_least_one, 3600), 10)),
+        tcp_per_source=get("tcp_per_source", _positive(_at_least_one, 10_000), 20),
     )
-    _check_addresses(dns, catalogues, report)
+    explicit_nameservers = bool(settings.get("nameservers", "").strip())
+    _check_addresses(dns, catalogues, layers, explicit_nameservers, report)
     return dns
 
 
+def _at_least_one(value: str) -> int:
+    number = values.non_negative_int(value)
+    if number < 1:
+        raise ValueError("must be at least 1 (0 would refuse every TCP query)")
+    return number
+
+
+def _written(layer: Layer, section: str, key: str,
+             fallback: tuple[str, str]) -> tuple[str, str]:
+    """
+    Where C{section} C{key} of a catalogue was written, else C{fallback}.
+    """
+    setting = layer.get(section, {}).get(key)
+    return (setting.section, setting.key) if setting is not None else fallback
+
+
 def _check_addresses(dns: DNSSettings, catalogues: Mapping[str, Catalogue],
+                     layers: Mapping[str, Layer], explicit_nameservers: bool,
                      report: Report) -> None:
     domains = tuple(catalogues)
     needed: dict[str, tuple[str, str]] = {}
-    for name in dns.nameservers:
-        needed.setdefault(name, ("dns", "nameservers"))
-    for _, host in dns.mx:
-        needed.setdefault(host, ("dns", "mx"))
     for domain, catalogue in catalogues.items():
+        public = _written(layers[domain], "server", "public_hostname",
+                          ("server", "public_hostname"))
+        needed.setdefault(catalogue.public_hostname, public)
         for service in catalogue.services:
-            needed.setdefault(service.host, (service.name, "host"))
+            needed.setdefault(service.host,
+                              _written(layers[domain], service.name, "host", public))
         for key in ("caldav", "carddav"):
             if key in catalogue.urls:
-                needed.setdefault(urlsplit(catalogue.urls[key]).hostname or "", ("urls", key))
-        needed.setdefault(catalogue.public_hostname, ("server", "public_hostname"))
+                needed.setdefault(urlsplit(catalogue.urls[key]).hostname or "",
+                                  _written(layers[domain], "urls", key, ("urls", key)))
         for alias in (f"autodiscover.{domain}", f"autoconfig.{domain}"):
             if alias not in dns.hosts and catalogue.public_hostname not in dns.hosts:
                 report("hosts", None, f"no address for {alias}: give it, or "
                        f"{catalogue.public_hostname}, an entry")
+    if explicit_nameservers:
+        for name in dns.nameservers:
+            needed.setdefault(name, ("dns", "nameservers"))
+    for _, host in dns.mx:
+        needed.setdefault(host, ("dns", "mx"))
     for host, (section, key) in needed.items():
         if in_zone(host, domains) and host not in dns.hosts:
             report(section, key, f"{host} is inside a served zone: [hosts] needs its address")

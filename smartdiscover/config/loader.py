@@ -170,8 +170,10 @@ def _build(source: Path, parser: configparser.ConfigParser,
     layer = _main_layer(parser, problems)
     catalogue = build_catalogue(layer, https_port, problems.add)
     domain_catalogues = {}
+    merged_layers = {}
     for domain, overrides in _domain_layers(parser, domains, problems).items():
-        domain_catalogue = build_catalogue(overlay(layer, overrides), https_port, problems.add)
+        merged_layers[domain] = overlay(layer, overrides)
+        domain_catalogue = build_catalogue(merged_layers[domain], https_port, problems.add)
         if domain_catalogue is not None:
             domain_catalogues[domain] = domain_catalogue
 
@@ -190,7 +192,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
     if dns_listen is not None and domains is not None and catalogue is not None:
         dns = build_dns(dns_listen, dict(parser["dns"]) if "dns" in parser else {},
                         dict(parser["hosts"]) if "hosts" in parser else {},
-                        {d: domain_catalogues.get(d, catalogue) for d in domains}, problems.add)
+                        {d: domain_catalogues.get(d, catalogue) for d in domains},
+                        {d: merged_layers.get(d, layer) for d in domains}, problems.add)
     if problems.problems:
         return None
     assert domains is not None and https is not None and catalogue is not None

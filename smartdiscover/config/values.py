@@ -181,6 +181,8 @@ def udp_address(value: str) -> UDPAddress:
         raise ValueError("must look like ADDRESS:PORT ([ADDRESS]:PORT for IPv6)")
     if address.startswith("[") and address.endswith("]"):
         address = address[1:-1]
+    elif ":" in address:
+        raise ValueError(f"{value!r}: write an IPv6 address in brackets, [ADDRESS]:PORT")
     return UDPAddress(ip(address), port(number))
 
 

@@ -42,8 +42,8 @@ _SIP = {
 _DAV = (("caldav", "_caldavs._tcp", "_caldav._tcp"), ("carddav", "_carddavs._tcp", "_carddav._tcp"))
 
 
-def _srv(owner: str, target: str, port: int, ttl: int) -> Record:
-    return owner, dns.SRV, dns.Record_SRV(0, 1, port, target, ttl=ttl)
+def _srv(owner: str, target: str, port: int, ttl: int, weight: int = 1) -> Record:
+    return owner, dns.SRV, dns.Record_SRV(0, weight, port, target, ttl=ttl)
 
 
 def _not_offered(owner: str, ttl: int) -> Record:
@@ -92,7 +92,8 @@ def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
         else:
             yield _not_offered(f"{secure}.{domain}", ttl)
         yield _not_offered(f"{plain}.{domain}", ttl)  # plain-HTTP DAV is never offered
-    yield _srv(f"_autodiscover._tcp.{domain}", catalogue.public_hostname, https_port, ttl)
+    # 0 5 PORT, as Microsoft and IceWarp publish it.
+    yield _srv(f"_autodiscover._tcp.{domain}", catalogue.public_hostname, https_port, ttl, 5)
 
     public = settings.hosts.get(catalogue.public_hostname, ())
     hosts = {name: addresses for name, addresses in settings.hosts.items()

@@ -81,7 +81,7 @@ def respond(packet: bytes, table: Table, udp: bool) -> Response | None:
     rd = flags & RD
     if flags & OPCODE:
         return _error(ident, rd, NOTIMP)
-    if questions != 1 or answers or authority or additional > 1:
+    if questions != 1 or answers or authority > 1 or additional > 1:
         return _error(ident, rd, FORMERR)
 
     # The question name: plain labels only (a query has nothing to point at).
@@ -103,6 +103,12 @@ def respond(packet: bytes, table: Table, udp: bool) -> Response | None:
         return _error(ident, rd, FORMERR)
     qtype, qclass = _TYPE_CLASS.unpack_from(packet, position)
     question = packet[12:end]
+    if authority:
+        # Only an IXFR query carries a record there (the client's SOA, RFC 1995).
+        if qtype != IXFR:
+            return _error(ident, rd, FORMERR)
+        return Response(_HEADER.pack(ident, QR | rd | REFUSED, 1, 0, 0, 0) + question,
+                        REFUSED, question=question)
 
     limit = UDP_MINIMUM
     opt = b""
