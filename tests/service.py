@@ -103,38 +103,3 @@ def free_udp_port() -> int:
                     continue
             return number
 
-
-class HostsDNS:
-    """
-    A loopback DNS server (Twisted's own C{twistd dns}) answering from a
-    hosts file: real DNS for clients that resolve with their own resolver.
-    """
-
-    def __init__(self, directory: Path, names: dict[str, str]) -> None:
-        self.port = free_udp_port()
-        hosts = directory / "hosts"
-        hosts.write_text("".join(f"{address} {name}\n" for name, address in names.items()))
-        self._log = (directory / "dns.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "dns", "--interface", "127.0.0.1",
-             "--port", str(self.port), f"--hosts-file={hosts}"],
-            cwd=str(directory), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("twistd dns did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self._log.close()

@@ -15,7 +15,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, write_config
-from tests.service import HostsDNS, RunningService, free_port
+from tests.service import RunningService, free_port, free_udp_port
 
 try:
     from exchangelib import Credentials
@@ -45,6 +45,13 @@ old@example.test = new@example.org
 
 [redirectUrl]
 moved@example.test = https://mail2.example.test/autodiscover/autodiscover.xml
+
+[hosts]
+example.test = 127.0.0.1
+mail.example.test = 127.0.0.1
+mail2.example.test = 127.0.0.1
+example.org = 127.0.0.1
+mail.example.org = 127.0.0.1
 """
 
 SECOND = MINIMAL_INI.replace("public_hostname = mail.example.test",
@@ -58,15 +65,18 @@ PASSWD = "".join(f"{user}:{DEMO_HASH}\n" for user in
 
 class ExchangelibTests(SynchronousTestCase):
     """
-    exchangelib against two SmartDiscover processes: the main one, and a
-    second one that a redirectUrl points at.
+    exchangelib against two SmartDiscover processes: the main one, whose
+    DNS responder answers exchangelib's own resolver, and a second one that
+    a redirectUrl points at.
     """
 
     def setUp(self) -> None:
         if PoxAutodiscovery is None:
             self.fail("exchangelib==4.9.0 is a test dependency: pip install '.[test]'")
         directory = Path(self.mktemp()).absolute()
-        self.main = self.start(directory / "main", CONFIG)
+        dns_port = free_udp_port()
+        self.main = self.start(directory / "main", CONFIG.replace(
+            "ttl = 1\n", f"ttl = 1\ndns = 127.0.0.1:{dns_port}\n"))
         self.second = self.start(directory / "second", SECOND)
         bundle = directory / "ca.pem"
         bundle.write_bytes(b"".join((d / "tls" / "server.crt").read_bytes()
@@ -75,11 +85,9 @@ class ExchangelibTests(SynchronousTestCase):
         os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
         self.addCleanup(self.restore_env, previous)
 
-        dns = HostsDNS(directory, {name: "127.0.0.1" for name in NAMES})
-        self.addCleanup(dns.stop)
         self.patch(BaseAutodiscovery, "DNS_RESOLVER_KWARGS", {"configure": False})
         self.patch(BaseAutodiscovery, "DNS_RESOLVER_ATTRS",
-                   {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout": 5})
+                   {"nameservers": ["127.0.0.1"], "port": dns_port, "timeout": 5})
         self.route_https({"mail2.example.test": self.second.port}, self.main.port)
         clear_cache()
         self.addCleanup(clear_cache)
