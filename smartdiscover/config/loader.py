@@ -18,7 +18,8 @@ from smartdiscover.config import values
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
-from smartdiscover.config.model import SOCKET_SERVICES, AuthSettings, Catalogue, Model, User
+from smartdiscover.config.auth import build_auth
+from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
 from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_redirects
 
@@ -26,8 +27,6 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 SERVER_KEYS = ("public_hostname", "domains", "https", "http", "dns", "ttl",
                "redirect_domains", "pox_extensions")
-AUTH_KEYS = ("backend", "passwd_file", "case_sensitive_local")
-BACKENDS = ("passwd",)
 CATALOGUE_SECTIONS = ("urls",) + SOCKET_SERVICES
 DOMAIN_PREFIX = "domain:"
 
@@ -159,12 +158,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
     redirect_domains = server.get("redirect_domains", values.domain_list, default=())
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
 
-    auth_section = _Section(parser, "auth", AUTH_KEYS, problems)
-    backend = auth_section.get("backend", values.choice(BACKENDS), default="passwd")
-    passwd_file = auth_section.get("passwd_file", lambda v: base / v,
-                                   required=backend == "passwd")
-    case_sensitive = bool(auth_section.get("case_sensitive_local", values.boolean,
-                                           default=False))
+    auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
+    case_sensitive = auth.case_sensitive_local
 
     https_port = https.port if https is not None else 443
     layer = _main_layer(parser, problems)
@@ -178,8 +173,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
             domain_catalogues[domain] = domain_catalogue
 
     users: dict[str, User] = {}
-    if backend == "passwd" and passwd_file is not None:
-        users = read_passwd(passwd_file, case_sensitive,
+    if auth.backend == "passwd" and auth.passwd_file is not None:
+        users = read_passwd(auth.passwd_file, case_sensitive,
                             lambda message: problems.add("auth", "passwd_file", message))
     redirects = {}
     if domains is not None and catalogue is not None:
@@ -204,7 +199,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
         https=https,
         http=http,
         dns=dns,
-        auth=AuthSettings(backend, passwd_file, case_sensitive),
+        auth=auth,
         catalogue=catalogue,
         users=MappingProxyType(users),
         domain_catalogues=MappingProxyType(domain_catalogues),

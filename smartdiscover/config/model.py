@@ -186,10 +186,78 @@ class User:
 
 
 @dataclass(frozen=True)
+class GuardPolicy:
+    """
+    How failed logins are slowed down and throttled (SECURITY.md 3.3, 3.4).
+
+    Counters decay: C{network_failures} failures per C{network_window}
+    seconds from one client network (/24, /64), or C{account_failures} per
+    C{account_window} against one account from unfamiliar networks, trigger
+    a lockout of C{lockout} seconds, doubling up to C{max_lockout}.
+    """
+
+    failure_delay: float = 1.0
+    network_failures: int = 5
+    network_window: float = 600.0
+    account_failures: int = 10
+    account_window: float = 1800.0
+    lockout: float = 60.0
+    max_lockout: float = 1800.0
+    cache_ttl: float = 300.0
+    max_pending: int = 16
+
+
+@dataclass(frozen=True)
+class TLSServer:
+    """
+    A backend server reached over TLS: implicit (ldaps, imaps) or upgraded
+    with StartTLS/STARTTLS (ldap, imap); never in clear text.
+    """
+
+    host: str
+    port: int
+    implicit_tls: bool
+    ca_file: Path | None  # None: the system's trust store
+    timeout: float
+
+
+@dataclass(frozen=True)
+class LDAPSettings:
+    """
+    Bind as the user: a DN from C{bind_dn} (C{{local}}, C{{domain}},
+    C{{address}}), or found under C{base} by C{attribute} with the service
+    account, then bound on a separate connection.
+    """
+
+    server: TLSServer
+    bind_dn: str | None
+    base: str | None
+    attribute: str
+    service_dn: str | None
+    service_password: str | None = field(repr=False)
+    display_name_attributes: tuple[str, ...] = ("displayName", "cn")
+
+
+@dataclass(frozen=True)
+class IMAPSettings:
+    """
+    Log in to the mail server with the user's credentials.
+
+    @ivar login: C{address} or C{local}: what the mail server expects.
+    """
+
+    server: TLSServer
+    login: str
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     backend: str
     passwd_file: Path | None
     case_sensitive_local: bool
+    guard: GuardPolicy = GuardPolicy()
+    ldap: LDAPSettings | None = None
+    imap: IMAPSettings | None = None
 
 
 @dataclass(frozen=True)
