@@ -7,15 +7,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import getpass
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
+from smartdiscover.auth.hashing import hash_password
 from smartdiscover.config import ConfigError, load
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.hostname import rename_host
+from smartdiscover.config.passwd_file import set_password
 from smartdiscover.config.model import Model
 
 
@@ -96,15 +99,16 @@ def _validate(config: Path, text: str) -> Model:
         os.unlink(name)
 
 
-def _write(config: Path, text: str) -> None:
+def _write(config: Path, text: str, mode: int = 0o644) -> None:
     """
-    Replace the file in one step, keeping its permissions.
+    Replace the file in one step, keeping its permissions (C{mode} for a
+    new file).
     """
-    fd, name = tempfile.mkstemp(prefix=".sd-", suffix=".ini", dir=config.parent)
+    fd, name = tempfile.mkstemp(prefix=".sd-", dir=config.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.chmod(name, config.stat().st_mode & 0o7777)
+        os.chmod(name, config.stat().st_mode & 0o7777 if config.exists() else mode)
         os.replace(name, config)
     except BaseException:
         os.unlink(name)
@@ -126,6 +130,54 @@ def _warn_about_certificate(model: Model, host: str) -> None:
         pass  # no certificate yet: a development one is made at start
 
 
+def read_new_password(stdin: TextIO = sys.stdin) -> str:
+    """
+    Twice from a terminal, without echo; once from anything else (a pipe).
+    """
+    if stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def set_user_password(address: str, passwd_file: str | None, config: str, name: str | None,
+                      scheme: str) -> int:
+    """
+    Add C{address} to the password file, or give it a new password.
+    """
+    case_sensitive = False
+    if passwd_file is None:
+        try:
+            model = load(config)
+        except ConfigError as e:
+            print(f"smartdiscover: {config} is not valid; name the file with --file",
+                  file=sys.stderr)
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            return 1
+        if model.auth.passwd_file is None:
+            print(f"smartdiscover: {config} has no [auth] passwd_file", file=sys.stderr)
+            return 1
+        passwd_file, case_sensitive = str(model.auth.passwd_file), model.auth.case_sensitive_local
+    path = Path(passwd_file)
+    try:
+        password = read_new_password()
+        if not password:
+            raise ValueError("empty password")
+        hashed = hash_password(password.encode("utf-8"), scheme).decode("ascii")
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
+        text, existed = set_password(text, address, hashed, name, case_sensitive)
+    except (ValueError, AddressError, UnicodeDecodeError) as e:
+        print(f"smartdiscover: {e}", file=sys.stderr)
+        return 1
+    _write(path, text, mode=0o600)
+    print(f"{path}: {'updated' if existed else 'added'} {address}; "
+          "send SIGHUP to the running service to apply it")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartdiscover", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,9 +190,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     rename.add_argument("--from", dest="old", metavar="OLD",
                         help="the host to replace (default: [server] public_hostname)")
     rename.add_argument("--dry-run", action="store_true", help="print the diff only")
+    passwd = commands.add_parser(
+        "passwd", help="add a user to the password file or change a password (read from "
+                       "the terminal twice, or once from standard input)")
+    passwd.add_argument("address", metavar="ADDRESS")
+    passwd.add_argument("--file", metavar="PATH", help="default: [auth] passwd_file")
+    passwd.add_argument("--config", default="etc/sd.ini", metavar="PATH")
+    passwd.add_argument("--name", help="the display name clients show")
+    passwd.add_argument("--scheme", choices=("bcrypt", "argon2id"), default="bcrypt")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "passwd":
+        return set_user_password(args.address, args.file, args.config, args.name, args.scheme)
     return set_hostname(args.config, args.new, args.old, args.dry_run)
 
 

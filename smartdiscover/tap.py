@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
+from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
+from smartdiscover.auth.guard import Guard
+from smartdiscover.auth.imap import IMAPChecker
+from smartdiscover.auth.ldap import LDAPChecker
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
@@ -76,9 +80,10 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     hashing = HashingPool(reactor)
     hashing.setServiceParent(top)
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
-    checker = PasswdChecker(current, hashing.run)
-    tree = build_resource_tree(checker, current, lambda: tls.current.signer,
-                               model.public_hostname)
+    guard = Guard(_backend(model, current, hashing, reactor), current, reactor)
+    store.subscribe(lambda new: None, lambda _: guard.flush())
+    tree = build_resource_tree(guard, current, lambda: tls.current.signer,
+                               model.public_hostname, reactor)
     site = SmartSite(tree, reactor=reactor)
     https = model.https
     strports.service(_listen_description(https.port, https.interface, https.backlog),
@@ -94,6 +99,19 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         dns_service(zones, reactor).setServiceParent(top)
     ReloadOnSignal(store.reload, reactor).setServiceParent(top)
     return top
+
+
+def _backend(model: Model, current: Callable[[], Model], hashing: HashingPool,
+             reactor: Any) -> ICredentialsChecker:
+    """
+    The user store that [auth] backend names (read at start: changing the
+    backend needs a restart).
+    """
+    if model.auth.backend == "ldap":
+        return LDAPChecker(current, reactor)
+    if model.auth.backend == "imap":
+        return IMAPChecker(current, reactor)
+    return PasswdChecker(current, hashing.run)
 
 
 def _prepare_zones(model: Model) -> tuple[Table, DNSSettings] | None:

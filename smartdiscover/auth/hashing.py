@@ -33,3 +33,17 @@ def verify_password(password_hash: bytes, password: bytes) -> bool:
     except ValueError:
         return False
     return matches and not unusable
+
+
+def hash_password(password: bytes, scheme: str = "bcrypt") -> bytes:
+    """
+    A new hash of C{password}: bcrypt (cost 12) or argon2id (argon2-cffi's
+    defaults).  Blocking.
+
+    @raise ValueError: a password bcrypt cannot take whole.
+    """
+    if scheme == "argon2id":
+        return _ARGON2.hash(password).encode("ascii")
+    if len(password) > BCRYPT_MAX_PASSWORD or b"\x00" in password:
+        raise ValueError("bcrypt takes at most 72 bytes and no NUL: use --scheme argon2id")
+    return bcrypt.hashpw(password, bcrypt.gensalt(12))

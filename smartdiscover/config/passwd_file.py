@@ -85,3 +85,44 @@ def parse_passwd_line(line: bytes) -> User:
     if not password_hash.startswith(schemes):
         raise ValueError("unsupported password scheme (bcrypt $2b$/$2y$ or $argon2id$)")
     return User(address, password_hash, display_name)
+
+
+def set_password(text: str, address: str, password_hash: str, display_name: str | None,
+                 case_sensitive: bool = False) -> tuple[str, bool]:
+    """
+    The file C{text} with C{address}'s hash (and display name, if given)
+    replaced, or a new line for it appended; every other line is kept as it
+    is.  Returns the new text and whether the address was already there.
+
+    @raise ValueError: an address or display name the file cannot hold.
+    """
+    if ":" in address or "\n" in address:
+        raise ValueError("an address cannot contain ':' or a line break")
+    split_address(address)
+    if display_name is not None and (":" in display_name or not xml_safe(display_name)):
+        raise ValueError("a display name cannot contain ':' or control characters")
+    key = address_key(address, case_sensitive)
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        fields = stripped.split(":")
+        try:
+            same = address_key(fields[0], case_sensitive) == key
+        except AddressError:
+            continue
+        if same:
+            fields[1] = password_hash
+            if display_name is not None:
+                fields += [""] * (5 - len(fields))
+                fields[4] = display_name
+            ending = line[len(line.rstrip("\r\n")):] or "\n"
+            lines[index] = ":".join(fields) + ending
+            return "".join(lines), True
+    fields = [address, password_hash]
+    if display_name:
+        fields += ["", "", display_name]
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join(lines) + ":".join(fields) + "\n", False

@@ -9,9 +9,10 @@ which is never limited) and the others are dropped.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections import OrderedDict
 from typing import Callable
+
+from smartdiscover.netblocks import network_of
 
 SEND, SLIP, DROP = 0, 1, 2
 DEFAULT_TABLE_SIZE = 100_000
@@ -21,14 +22,7 @@ def network_key(host: str) -> bytes | str:
     """
     The client network C{host} is counted in: its /24 or /56.
     """
-    if ":" not in host:
-        return host.rpartition(".")[0]  # a.b.c of a.b.c.d: cheap on the hot path
-    if host[:7].lower() == "::ffff:" and "." in host:  # IPv4-mapped, dual-stack socket
-        return host[7:].rpartition(".")[0]
-    try:
-        return socket.inet_pton(socket.AF_INET6, host.partition("%")[0])[:7]
-    except OSError:
-        return host
+    return network_of(host)
 
 
 class RateLimiter:

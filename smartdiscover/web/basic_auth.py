@@ -3,16 +3,21 @@ HTTP Basic authentication in front of a twisted.cred portal.
 
 Stock C{HTTPAuthSessionWrapper} turns every checker error that is not a
 failed login into a 500 and writes the challenge as lower-case C{basic}
-without a charset; this resource answers every failure with one identical
-401 (C{Basic realm="...", charset="UTF-8"}) and a busy checker with 503.
+without a charset.  This resource answers every failed login with one
+identical 401 (C{Basic realm="...", charset="UTF-8"}) after the same
+minimum delay, whatever the cause (unknown user, wrong password, throttled,
+locked, bad Base64, no colon, overlong password: SECURITY.md 3.3), and a
+check that cannot be made now with 503 and Retry-After.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from typing import Any, Callable
 
 from twisted.cred.error import UnauthorizedLogin, UnhandledCredentials
 from twisted.cred.portal import Portal
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http
@@ -20,39 +25,55 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from smartdiscover.auth.credentials import decode_basic
+from smartdiscover.auth.errors import CheckerBusy, Unavailable
 
+__all__ = ["BasicAuthResource", "CheckerBusy"]
 
-class CheckerBusy(Exception):
-    """
-    The credential checker cannot take more work now: answer 503.
-    """
+JITTER = 0.1  # up to this fraction of the delay is added at random
 
-    retry_after = 5
+UNAUTHORIZED_BODY = b"Unauthorized\n"
 
 
 class BasicAuthResource(Resource):
     """
     Authenticates every request, then lets the avatar resource answer it.
+
+    @param failure_delay: seconds every failed login takes at least,
+        counted from the request's arrival (read per request, so a reload
+        changes it); C{None} for no delay.
     """
 
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, portal: Portal, realm: str) -> None:
+    def __init__(self, portal: Portal, realm: str,
+                 failure_delay: Callable[[], float] | None = None,
+                 clock: IReactorTime | None = None,
+                 random_fraction: Callable[[], float] = random.random) -> None:
         super().__init__()
         self._portal = portal
         quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
         self._challenge = f'Basic realm="{quoted}", charset="UTF-8"'.encode("utf-8")
+        self._failure_delay = failure_delay
+        self._clock = clock
+        self._random_fraction = random_fraction
 
     def render(self, request: Request) -> Any:
         address = request.getClientAddress()
-        credentials = decode_basic(request.getHeader(b"authorization"),
-                                   getattr(address, "host", ""))
+        source = getattr(address, "host", "")
+        started = self._clock.seconds() if self._clock is not None else 0.0
+        header = request.getHeader(b"authorization")
+        credentials = decode_basic(header, source)
         if credentials is None:
-            return self._unauthorized(request)
+            if not header:
+                return self._unauthorized(request)  # the first challenge: at once
+            self._log.info("authentication failed: user=None source={source} "
+                           "reason=malformed credentials", source=source)
+            self._after_delay(request, started)
+            return NOT_DONE_YET
         d = self._portal.login(credentials, None, IResource)
         d.addCallbacks(self._render_avatar, self._failed, callbackArgs=(request,),
-                       errbackArgs=(request,))
+                       errbackArgs=(request, started))
         return NOT_DONE_YET
 
     def _render_avatar(self, login: tuple[Any, IResource, Any], request: Request) -> None:
@@ -63,21 +84,42 @@ class BasicAuthResource(Resource):
         request.notifyFinish().addBoth(lambda _: logout())
         request.render(avatar)
 
-    def _failed(self, failure: Failure, request: Request) -> None:
+    def _failed(self, failure: Failure, request: Request, started: float) -> None:
         if request._disconnected:
             return
         if failure.check(UnauthorizedLogin, UnhandledCredentials):
-            body = self._unauthorized(request)
-        elif failure.check(CheckerBusy):
+            self._after_delay(request, started)
+            return
+        if failure.check(Unavailable):
             request.setResponseCode(http.SERVICE_UNAVAILABLE)
             request.setHeader(b"Retry-After", b"%d" % (failure.value.retry_after,))
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             body = b"Service busy, try again later\n"
         else:
             self._log.failure("credential check failed", failure)
             request.setResponseCode(http.INTERNAL_SERVER_ERROR)
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             body = b"Internal server error\n"
+        self._finish(request, body)
+
+    def _after_delay(self, request: Request, started: float) -> None:
+        """
+        Send the 401 once the failure delay (plus jitter) has passed since
+        the request arrived, without blocking anything meanwhile.
+        """
+        delay = self._failure_delay() if self._failure_delay is not None else 0.0
+        if delay <= 0 or self._clock is None:
+            self._finish(request, self._unauthorized(request))
+            return
+        remaining = started + delay * (1 + JITTER * self._random_fraction()) \
+            - self._clock.seconds()
+        call = self._clock.callLater(max(0.0, remaining), self._send_unauthorized, request)
+        request.notifyFinish().addErrback(lambda _: call.active() and call.cancel())
+
+    def _send_unauthorized(self, request: Request) -> None:
+        if not request._disconnected:
+            self._finish(request, self._unauthorized(request))
+
+    def _finish(self, request: Request, body: bytes) -> None:
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         request.setHeader(b"Content-Length", b"%d" % (len(body),))
         request.write(body)
         request.finish()
@@ -86,4 +128,4 @@ class BasicAuthResource(Resource):
         request.setResponseCode(http.UNAUTHORIZED)
         request.setHeader(b"WWW-Authenticate", self._challenge)
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-        return b"Unauthorized\n"
+        return UNAUTHORIZED_BODY

@@ -8,6 +8,7 @@ from typing import Callable
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.portal import IRealm, Portal
+from twisted.internet.interfaces import IReactorTime
 
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.signing import Signer
@@ -23,15 +24,18 @@ AUTOCONFIG_PATHS = ((b"mail",), (b".well-known", b"autoconfig", b"mail"), (b"v1.
 
 
 def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[], Model],
-                        current_signer: Callable[[], Signer | None],
-                        realm: str) -> CaseInsensitiveResource:
+                        current_signer: Callable[[], Signer | None], realm: str,
+                        clock: IReactorTime | None = None) -> CaseInsensitiveResource:
     """
     Behind Basic authentication: C{/autodiscover/autodiscover.xml} (POX and
     mobilesync) and C{/mobileconfig}.  Open: C{/autodiscover/autodiscover.json}
     (v2), the autoconfig paths and the well-known DAV redirects.
+
+    With a C{clock}, failed logins take the configured failure delay.
     """
     def guarded(avatars: IRealm) -> BasicAuthResource:
-        return BasicAuthResource(Portal(avatars, [checker]), realm)
+        return BasicAuthResource(Portal(avatars, [checker]), realm,
+                                 lambda: current_model().auth.guard.failure_delay, clock)
 
     root = CaseInsensitiveResource()
     autodiscover = _branch(root, (b"autodiscover",))

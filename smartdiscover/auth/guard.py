@@ -1,0 +1,189 @@
+"""
+The guard in front of every credential checker (SECURITY.md 3.3, 3.4, 8).
+
+- Throttles before any hashing or backend call: per client network (/24,
+  /64) and per account, with separate account counters for familiar
+  networks (where the account logged in before) and unfamiliar ones, so an
+  attacker elsewhere cannot lock the owner out.
+- A password found wrong is remembered (as an HMAC) and counted once: a
+  phone retrying a stale password does not lock its owner out, and a
+  repeated guess costs no verification.
+- Successful checks are cached for a short time under an HMAC of the
+  credentials with a per-process key, so clients asking again cost nothing;
+  the cache is dropped on every reload.
+- At most C{max_pending} checks wait or run; beyond that, 503 at once.
+
+A throttled or locked state never shows: it fails like a wrong password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from smartdiscover.auth.credentials import IBasicCredentials
+from smartdiscover.auth.errors import CheckerBusy, Unavailable
+from smartdiscover.auth.penalties import Penalties
+from smartdiscover.config.address import AddressError, address_key
+from smartdiscover.config.model import GuardPolicy, Model
+from smartdiscover.discovery.principal import Principal
+from smartdiscover.netblocks import network_of
+
+FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a successful network stays familiar
+TABLE_SIZE = 100_000
+
+
+class _Bounded(OrderedDict):  # type: ignore[type-arg]
+    """
+    A dict that forgets its oldest entries beyond C{size}.
+    """
+
+    def __init__(self, size: int = TABLE_SIZE) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+def client_network(host: str) -> Hashable:
+    """
+    The /24 of an IPv4 address, the /64 of an IPv6 one.
+    """
+    return network_of(host, ipv6_bytes=8)
+
+
+def _shown(username: str) -> str:
+    return repr(username[:64])
+
+
+@implementer(ICredentialsChecker)
+class Guard:
+    credentialInterfaces = (IBasicCredentials,)
+    _log = Logger()
+
+    def __init__(self, backend: ICredentialsChecker, current_model: Callable[[], Model],
+                 clock: IReactorTime, secret: bytes | None = None) -> None:
+        self._backend = backend
+        self._current_model = current_model
+        self._clock = clock
+        self._secret = secret or os.urandom(32)  # never written anywhere
+        self._networks = Penalties(TABLE_SIZE)
+        self._accounts = Penalties(TABLE_SIZE)  # failures from unfamiliar networks
+        self._familiar_accounts = Penalties(TABLE_SIZE)
+        self._familiar = _Bounded()  # (account, network) -> last success
+        self._wrong = _Bounded()  # fingerprint -> remembered until
+        self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal)
+        self._inflight: dict[bytes, list[Deferred[Principal]]] = {}
+        self.pending = 0
+        self.verifications = 0
+        self.throttled = 0
+
+    def flush(self) -> None:
+        """
+        Forget every cached success and remembered wrong password: passwords
+        may have changed (call on every reload).
+        """
+        self._cache.clear()
+        self._wrong.clear()
+
+    def _fingerprint(self, account: str, password: bytes) -> bytes:
+        return hmac.new(self._secret, account.encode("utf-8") + b"\0" + password,
+                        hashlib.sha256).digest()
+
+    def requestAvatarId(self, credentials: IBasicCredentials) -> Deferred[Principal]:
+        model = self._current_model()
+        policy = model.auth.guard
+        now = self._clock.seconds()
+        try:
+            account = address_key(credentials.username, model.auth.case_sensitive_local)
+        except AddressError:
+            account = credentials.username.casefold()
+        network = client_network(credentials.source)
+        familiar = self._familiar.get((account, network), float("-inf")) > now - FAMILIAR_FOR
+
+        if not familiar and self._networks.locked(network, now):
+            return self._refuse(credentials, "network throttled")
+        accounts = self._familiar_accounts if familiar else self._accounts
+        if accounts.locked(account, now):
+            return self._refuse(credentials, "account locked")
+
+        fingerprint = self._fingerprint(account, credentials.password)
+        cached = self._cache.get(fingerprint)
+        if cached is not None and cached[0] > now:
+            return succeed(cached[1])
+        if self._wrong.get(fingerprint, float("-inf")) > now:
+            return self._refuse(credentials, "repeated wrong password")
+
+        waiting = self._inflight.get(fingerprint)
+        if waiting is not None:  # the same check is running: share its result
+            d: Deferred[Principal] = Deferred()
+            waiting.append(d)
+            return d
+        if self.pending >= policy.max_pending:
+            self._log.warn("authentication busy: {pending} checks pending, refusing "
+                           "user={user} source={source}", pending=self.pending,
+                           user=_shown(credentials.username), source=credentials.source)
+            return fail(CheckerBusy())
+        self.pending += 1
+        self.verifications += 1
+        self._inflight[fingerprint] = []
+        d = maybeDeferred(self._backend.requestAvatarId, credentials)
+        d.addBoth(self._checked, credentials, account, network, familiar, fingerprint, policy)
+        return d
+
+    def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
+        self.throttled += 1
+        self._log.info("authentication failed: user={user} source={source} reason={reason}",
+                       user=_shown(credentials.username), source=credentials.source,
+                       reason=reason)
+        return fail(UnauthorizedLogin())
+
+    def _checked(self, result: Principal | Failure, credentials: IBasicCredentials,
+                 account: str, network: Hashable, familiar: bool, fingerprint: bytes,
+                 policy: GuardPolicy) -> Principal | Failure:
+        self.pending -= 1
+        now = self._clock.seconds()
+        if isinstance(result, Failure) and result.check(UnauthorizedLogin):
+            self._wrong.put(fingerprint, now + max(policy.network_window, policy.account_window))
+            self._networks.fail(network, now, policy.network_failures, policy.network_window,
+                                policy.lockout, policy.max_lockout)
+            accounts = self._familiar_accounts if familiar else self._accounts
+            accounts.fail(account, now, policy.account_failures, policy.account_window,
+                          policy.lockout, policy.max_lockout)
+            self._log.info("authentication failed: user={user} source={source} "
+                           "reason=rejected", user=_shown(credentials.username),
+                           source=credentials.source)
+        elif isinstance(result, Failure):
+            if not result.check(Unavailable):
+                self._log.failure("credential check failed: user={user} source={source}",
+                                  result, user=_shown(credentials.username),
+                                  source=credentials.source)
+                result = Failure(Unavailable())
+        else:
+            if policy.cache_ttl > 0:
+                self._cache.put(fingerprint, (now + policy.cache_ttl, result))
+            self._familiar.put((account, network), now)
+            self._familiar_accounts.clear(account)
+            self._log.info("authentication succeeded: user={user} source={source}",
+                           user=_shown(credentials.username), source=credentials.source)
+        for waiter in self._inflight.pop(fingerprint, []):
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+        return result

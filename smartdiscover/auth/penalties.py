@@ -1,0 +1,57 @@
+"""
+Decaying failure counters with exponential lockout, in a bounded table.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Hashable
+
+DEFAULT_SIZE = 100_000
+
+
+class Penalties:
+    """
+    One counter per key (a client network, an account): each failure adds
+    one, and the count leaks away at C{threshold / window} per second.
+    Reaching C{threshold} locks the key for C{lockout} seconds, doubling with
+    each lock that follows within C{max_lockout} of the last, up to
+    C{max_lockout}.  The least recently touched keys are forgotten first.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self._size = size
+        # key -> [level, updated, locked_until, strikes]
+        self._entries: OrderedDict[Hashable, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def locked(self, key: Hashable, now: float) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and now < entry[2]
+
+    def fail(self, key: Hashable, now: float, threshold: int, window: float,
+             lockout: float, max_lockout: float) -> bool:
+        """
+        Count a failure; return whether C{key} is now locked.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= self._size:
+                self._entries.popitem(last=False)
+            entry = self._entries[key] = [0.0, now, float("-inf"), 0.0]
+        else:
+            self._entries.move_to_end(key)
+        leak = (now - entry[1]) * threshold / window if window > 0 else float("inf")
+        entry[0] = max(0.0, entry[0] - leak) + 1.0
+        entry[1] = now
+        if threshold and entry[0] >= threshold:
+            entry[3] = entry[3] + 1 if now - entry[2] < max_lockout else 1.0
+            entry[2] = now + min(max_lockout, lockout * 2 ** (entry[3] - 1))
+            entry[0] = 0.0
+            return True
+        return False
+
+    def clear(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
