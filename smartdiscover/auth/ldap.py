@@ -23,6 +23,7 @@ from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.outbound import bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
 from smartdiscover.config.model import LDAPSettings, Model
+from smartdiscover.config.values import xml_safe
 from smartdiscover.discovery.principal import Principal
 
 # Result codes that mean "these credentials are wrong" rather than "the
@@ -79,9 +80,11 @@ class LDAPChecker:
                            host=settings.server.host, port=settings.server.port,
                            error=f"{type(e).__name__}: {e}")
             raise BackendUnavailable() from None
-        display_name = next((str(attributes[a][0]) for a in settings.display_name_attributes
-                             if attributes.get(a)), "")
-        return Principal(address, display_name)
+        display_name = next((attributes[a.casefold()][0]
+                             for a in settings.display_name_attributes
+                             if attributes.get(a.casefold())), "")
+        # A directory may hold anything: keep what every format can carry.
+        return Principal(address, "".join(c for c in display_name if xml_safe(c))[:256])
 
     @inlineCallbacks
     def _client(self, settings: LDAPSettings) -> Any:
@@ -138,8 +141,15 @@ class LDAPChecker:
             _close(client)
         if not entries:
             return {}
-        return {str(name): [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                            for v in vals] for name, vals in entries[0].items()}
+        return {_text(name).casefold(): [_text(v) for v in vals]
+                for name, vals in entries[0].items()}
+
+
+def _text(value: object) -> str:
+    """
+    ldaptor hands attribute names and values over as bytes.
+    """
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _close(client: LDAPClient) -> None:
