@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from lxml import etree
+from twisted.internet.task import Clock
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import IResource
@@ -559,7 +560,7 @@ class AutoconfigSiteTests(SynchronousTestCase, SiteFixture):
         refused (400/414, connection closed, nothing echoed) before the
         resource runs; a new connection is then answered normally.
         """
-        site = SmartSite(self.resource)
+        site = SmartSite(self.resource, reactor=Clock())
         channel = site.buildProtocol(PEER)
         transport = RecordingTransport()
         channel.makeConnection(transport)

@@ -17,6 +17,7 @@ import base64
 import json
 from typing import Any, Callable
 
+from twisted.internet.task import Clock
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -332,7 +333,7 @@ class AutodiscoverJSONTests(EndpointTestCase):
         answered 400 or 414 and closed without reaching the resource; a new
         connection to the same site is then served normally.
         """
-        site = SmartSite(self.resource)
+        site = SmartSite(self.resource, reactor=Clock())
         path = (b"/autodiscover/autodiscover.json?Email=demo@example.test&Protocol="
                 + b"A" * size)
         channel = site.buildProtocol(PEER)

@@ -117,17 +117,17 @@ class Guard:
         familiar = self._familiar.get((account, network), float("-inf")) > now - FAMILIAR_FOR
 
         if not familiar and self._networks.locked(network, now):
-            return self._refuse(credentials, "network throttled")
+            return self._refuse(credentials, "network-throttled")
         accounts = self._familiar_accounts if familiar else self._accounts
         if accounts.locked(account, now):
-            return self._refuse(credentials, "account locked")
+            return self._refuse(credentials, "account-locked")
 
         fingerprint = self._fingerprint(account, credentials.password)
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[0] > now:
             return succeed(cached[1])
         if self._wrong.get(fingerprint, float("-inf")) > now:
-            return self._refuse(credentials, "repeated wrong password")
+            return self._refuse(credentials, "repeated-password")
 
         waiting = self._inflight.get(fingerprint)
         if waiting is not None:  # the same check is running: share its result
@@ -148,7 +148,7 @@ class Guard:
 
     def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
         self.throttled += 1
-        self._log.info("authentication failed: user={user} source={source} reason={reason}",
+        self._log.info("authentication failed: source={source} reason={reason} user={user}",
                        user=_shown(credentials.username), source=credentials.source,
                        reason=reason)
         return fail(UnauthorizedLogin())
@@ -165,8 +165,8 @@ class Guard:
             accounts = self._familiar_accounts if familiar else self._accounts
             accounts.fail(account, now, policy.account_failures, policy.account_window,
                           policy.lockout, policy.max_lockout)
-            self._log.info("authentication failed: user={user} source={source} "
-                           "reason=rejected", user=_shown(credentials.username),
+            self._log.info("authentication failed: source={source} reason=rejected "
+                           "user={user}", user=_shown(credentials.username),
                            source=credentials.source)
         elif isinstance(result, Failure):
             if not result.check(Unavailable):
@@ -179,7 +179,7 @@ class Guard:
                 self._cache.put(fingerprint, (now + policy.cache_ttl, result))
             self._familiar.put((account, network), now)
             self._familiar_accounts.clear(account)
-            self._log.info("authentication succeeded: user={user} source={source}",
+            self._log.info("authentication succeeded: source={source} user={user}",
                            user=_shown(credentials.username), source=credentials.source)
         for waiter in self._inflight.pop(fingerprint, []):
             if isinstance(result, Failure):

@@ -67,8 +67,8 @@ class BasicAuthResource(Resource):
         if credentials is None:
             if not header:
                 return self._unauthorized(request)  # the first challenge: at once
-            self._log.info("authentication failed: user=None source={source} "
-                           "reason=malformed credentials", source=source)
+            self._log.info("authentication failed: source={source} "
+                           "reason=malformed-credentials user=None", source=source)
             self._after_delay(request, started)
             return NOT_DONE_YET
         d = self._portal.login(credentials, None, IResource)
