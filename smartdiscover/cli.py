@@ -130,10 +130,12 @@ def _warn_about_certificate(model: Model, host: str) -> None:
         pass  # no certificate yet: a development one is made at start
 
 
-def read_new_password(stdin: TextIO = sys.stdin) -> str:
+def read_new_password(stdin: TextIO | None = None) -> str:
     """
     Twice from a terminal, without echo; once from anything else (a pipe).
     """
+    if stdin is None:
+        stdin = sys.stdin
     if stdin.isatty():
         first = getpass.getpass("New password: ")
         if getpass.getpass("Again: ") != first:

@@ -80,7 +80,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     hashing = HashingPool(reactor)
     hashing.setServiceParent(top)
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
-    guard = Guard(_backend(model, current, hashing, reactor), current, reactor)
+    guard = Guard(_backend(model, current, hashing, reactor), current, reactor,
+                  local_store=model.auth.backend == "passwd")
     store.subscribe(lambda new: None, lambda _: guard.flush())
     tree = build_resource_tree(guard, current, lambda: tls.current.signer,
                                model.public_hostname, reactor)

@@ -6,8 +6,8 @@ The guard in front of every credential checker (SECURITY.md 3.3, 3.4, 8).
   networks (where the account logged in before) and unfamiliar ones, so an
   attacker elsewhere cannot lock the owner out.
 - A password found wrong is remembered (as an HMAC) and counted once: a
-  phone retrying a stale password does not lock its owner out, and a
-  repeated guess costs no verification.
+  phone retrying a stale password does not lock its owner out, and with the
+  password file a repeated guess costs no verification.
 - Successful checks are cached for a short time under an HMAC of the
   credentials with a per-process key, so clients asking again cost nothing;
   the cache is dropped on every reload.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, Callable, Hashable
 
 from twisted.cred.checkers import ICredentialsChecker
@@ -77,8 +77,17 @@ class Guard:
     _log = Logger()
 
     def __init__(self, backend: ICredentialsChecker, current_model: Callable[[], Model],
-                 clock: IReactorTime, secret: bytes | None = None) -> None:
+                 clock: IReactorTime, secret: bytes | None = None,
+                 local_store: bool = True) -> None:
+        """
+        @param local_store: whether every password change reaches us as a
+            reload (the password file): only then is a remembered wrong
+            password refused without asking the backend.  A directory or
+            mail server may change a password behind our back, so there a
+            repeat is checked again, but still counted once.
+        """
         self._backend = backend
+        self._local_store = local_store
         self._current_model = current_model
         self._clock = clock
         self._secret = secret or os.urandom(32)  # never written anywhere
@@ -89,6 +98,8 @@ class Guard:
         self._wrong = _Bounded()  # fingerprint -> remembered until
         self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal)
         self._inflight: dict[bytes, list[Deferred[Principal]]] = {}
+        self._pending_networks: Counter[Hashable] = Counter()
+        self._pending_accounts: Counter[Hashable] = Counter()
         self.pending = 0
         self.verifications = 0
         self.throttled = 0
@@ -116,17 +127,26 @@ class Guard:
         network = client_network(credentials.source)
         familiar = self._familiar.get((account, network), float("-inf")) > now - FAMILIAR_FOR
 
-        if not familiar and self._networks.locked(network, now):
+        # Checks still running count as failures to come, so that a burst
+        # of parallel guesses cannot get past the threshold before the
+        # first results are in.
+        if not familiar and (self._networks.locked(network, now) or (
+                self._networks.level(network, now, policy.network_failures,
+                                     policy.network_window)
+                + self._pending_networks[network] > policy.network_failures - 1)):
             return self._refuse(credentials, "network-throttled")
         accounts = self._familiar_accounts if familiar else self._accounts
-        if accounts.locked(account, now):
+        if accounts.locked(account, now) or (
+                accounts.level(account, now, policy.account_failures, policy.account_window)
+                + self._pending_accounts[account] > policy.account_failures - 1):
             return self._refuse(credentials, "account-locked")
 
         fingerprint = self._fingerprint(account, credentials.password)
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[0] > now:
             return succeed(cached[1])
-        if self._wrong.get(fingerprint, float("-inf")) > now:
+        repeated = self._wrong.get(fingerprint, float("-inf")) > now
+        if repeated and self._local_store:
             return self._refuse(credentials, "repeated-password")
 
         waiting = self._inflight.get(fingerprint)
@@ -140,10 +160,13 @@ class Guard:
                            user=_shown(credentials.username), source=credentials.source)
             return fail(CheckerBusy())
         self.pending += 1
+        self._pending_networks[network] += 1
+        self._pending_accounts[account] += 1
         self.verifications += 1
         self._inflight[fingerprint] = []
         d = maybeDeferred(self._backend.requestAvatarId, credentials)
-        d.addBoth(self._checked, credentials, account, network, familiar, fingerprint, policy)
+        d.addBoth(self._checked, credentials, account, network, familiar, fingerprint, policy,
+                  repeated)
         return d
 
     def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
@@ -155,16 +178,21 @@ class Guard:
 
     def _checked(self, result: Principal | Failure, credentials: IBasicCredentials,
                  account: str, network: Hashable, familiar: bool, fingerprint: bytes,
-                 policy: GuardPolicy) -> Principal | Failure:
+                 policy: GuardPolicy, repeated: bool) -> Principal | Failure:
         self.pending -= 1
+        for counter, key in ((self._pending_networks, network), (self._pending_accounts, account)):
+            counter[key] -= 1
+            if not counter[key]:
+                del counter[key]
         now = self._clock.seconds()
         if isinstance(result, Failure) and result.check(UnauthorizedLogin):
             self._wrong.put(fingerprint, now + max(policy.network_window, policy.account_window))
-            self._networks.fail(network, now, policy.network_failures, policy.network_window,
-                                policy.lockout, policy.max_lockout)
-            accounts = self._familiar_accounts if familiar else self._accounts
-            accounts.fail(account, now, policy.account_failures, policy.account_window,
-                          policy.lockout, policy.max_lockout)
+            if not repeated:  # a stale password retried counts once
+                self._networks.fail(network, now, policy.network_failures,
+                                    policy.network_window, policy.lockout, policy.max_lockout)
+                accounts = self._familiar_accounts if familiar else self._accounts
+                accounts.fail(account, now, policy.account_failures, policy.account_window,
+                              policy.lockout, policy.max_lockout)
             self._log.info("authentication failed: source={source} reason=rejected "
                            "user={user}", user=_shown(credentials.username),
                            source=credentials.source)

@@ -14,9 +14,11 @@ class Penalties:
     """
     One counter per key (a client network, an account): each failure adds
     one, and the count leaks away at C{threshold / window} per second.
-    Reaching C{threshold} locks the key for C{lockout} seconds, doubling with
-    each lock that follows within C{max_lockout} of the last, up to
-    C{max_lockout}.  The least recently touched keys are forgotten first.
+    Reaching C{threshold} locks the key for C{lockout} seconds.  Within
+    C{max_lockout} after a lock ends the key is on probation: a single
+    failure locks it again, each time twice as long, up to C{max_lockout}
+    (so a patient attacker gains one guess per lock, not a fresh run).  The
+    least recently touched keys are forgotten first.
     """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
@@ -30,6 +32,16 @@ class Penalties:
     def locked(self, key: Hashable, now: float) -> bool:
         entry = self._entries.get(key)
         return entry is not None and now < entry[2]
+
+    def level(self, key: Hashable, now: float, threshold: int, window: float) -> float:
+        """
+        The failures counted against C{key} now, after leaking.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0.0
+        leak = (now - entry[1]) * threshold / window if window > 0 else float("inf")
+        return max(0.0, entry[0] - leak)
 
     def fail(self, key: Hashable, now: float, threshold: int, window: float,
              lockout: float, max_lockout: float) -> bool:
@@ -46,8 +58,11 @@ class Penalties:
         leak = (now - entry[1]) * threshold / window if window > 0 else float("inf")
         entry[0] = max(0.0, entry[0] - leak) + 1.0
         entry[1] = now
-        if threshold and entry[0] >= threshold:
-            entry[3] = entry[3] + 1 if now - entry[2] < max_lockout else 1.0
+        probation = now - entry[2] < max_lockout
+        # "> threshold - 1": leaking between quick failures must not let the
+        # threshold-th one slip under it.
+        if threshold and (entry[0] > threshold - 1 or probation):
+            entry[3] = entry[3] + 1 if probation else 1.0
             entry[2] = now + min(max_lockout, lockout * 2 ** (entry[3] - 1))
             entry[0] = 0.0
             return True

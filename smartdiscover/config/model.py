@@ -199,7 +199,7 @@ class GuardPolicy:
     failure_delay: float = 1.0
     network_failures: int = 5
     network_window: float = 600.0
-    account_failures: int = 10
+    account_failures: int = 6
     account_window: float = 1800.0
     lockout: float = 60.0
     max_lockout: float = 1800.0
