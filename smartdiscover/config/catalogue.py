@@ -81,12 +81,10 @@ def build_catalogue(layer: Layer, https_port: int, report: Report) -> Catalogue 
 
     public_hostname = get("server", "public_hostname", values.host, required=True)
     ttl = get("server", "ttl", values.non_negative_int, default=1)
-    services = []
+    services: list[SocketService] = []
     for name in SOCKET_SERVICES:
         if name in layer:
-            service = _socket_service(name, get, layer[name], public_hostname, report)
-            if service is not None:
-                services.append(service)
+            services += _socket_services(name, get, layer[name], public_hostname, report)
     urls = {}
     for name in URL_SERVICES:
         convert = _activesync_url if name == "activesync" else values.https_url
@@ -106,9 +104,21 @@ def build_catalogue(layer: Layer, https_port: int, report: Report) -> Catalogue 
     )
 
 
-def _socket_service(name: str, get: Callable[..., Any], settings: Mapping[str, Setting],
-                    public_hostname: str | None, report: Report) -> SocketService | None:
-    host = get(name, "host", values.host, default=public_hostname)
+def _host_list(value: str) -> tuple[str, ...]:
+    hosts = tuple(dict.fromkeys(values.host(h.strip()) for h in value.split(",") if h.strip()))
+    if not hosts:
+        raise ValueError("no host given")
+    return hosts
+
+
+def _socket_services(name: str, get: Callable[..., Any], settings: Mapping[str, Setting],
+                     public_hostname: str | None, report: Report) -> list[SocketService]:
+    """
+    One endpoint per host of C{host = a, b, ...} (in order of preference),
+    all with the same port and security.
+    """
+    hosts = get(name, "host", _host_list,
+                default=(public_hostname,) if public_hostname else ())
     if name == "sip":
         security, transport = _sip_security(get, settings, report)
         port = get(name, "port", values.port,
@@ -117,9 +127,7 @@ def _socket_service(name: str, get: Callable[..., Any], settings: Mapping[str, S
         security, transport = get(name, "security", values.security, default=Security.SSL), None
         port = get(name, "port", values.port, default=DEFAULT_PORTS[name][security])
     server_port = get(name, "server_port", values.port) if name == "xmpp" else None
-    if host is None:
-        return None
-    return SocketService(name, host, port, security, transport, server_port)
+    return [SocketService(name, host, port, security, transport, server_port) for host in hosts]
 
 
 def _sip_security(get: Callable[..., Any], settings: Mapping[str, Setting],

@@ -95,10 +95,19 @@ class Catalogue:
     urls: Mapping[str, str]
 
     def service(self, name: str) -> SocketService | None:
+        """
+        The preferred (first) endpoint of service C{name}.
+        """
         for service in self.services:
             if service.name == name:
                 return service
         return None
+
+    def services_named(self, name: str) -> list[SocketService]:
+        """
+        Every endpoint of service C{name}, in order of preference.
+        """
+        return [service for service in self.services if service.name == name]
 
 
 @dataclass(frozen=True)

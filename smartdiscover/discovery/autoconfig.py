@@ -28,14 +28,12 @@ def render_autoconfig(catalogue: Catalogue, domain: str) -> bytes:
     child(provider, "domain", domain)
     child(provider, "displayName", domain)
     child(provider, "displayShortName", domain.split(".")[0])
-    for name in ("imap", "pop3"):
-        service = catalogue.service(name)
-        if service is not None:
+    for name in ("imap", "pop3"):  # the first incomingServer is the preferred one
+        for service in catalogue.services_named(name):
             server = child(provider, "incomingServer")
             server.set("type", name)
             _server(server, service.host, service.port, service.security)
-    smtp = catalogue.service("smtp")
-    if smtp is not None:
+    for smtp in catalogue.services_named("smtp"):
         server = child(provider, "outgoingServer")
         server.set("type", "smtp")
         _server(server, smtp.host, smtp.port, smtp.security)

@@ -77,8 +77,7 @@ def render_settings(catalogue: Catalogue, principal: Principal,
     child(account, "AccountType", "email")
     child(account, "Action", "settings")
     for name, pox_type in STANDARD_TYPES:
-        service = catalogue.service(name)
-        if service is not None:
+        for service in catalogue.services_named(name):  # in order of preference
             _socket_protocol(account, pox_type, service, principal, ttl_hours)
     ews = catalogue.urls.get("ews")
     if ews is not None:
@@ -97,8 +96,7 @@ def render_settings(catalogue: Catalogue, principal: Principal,
         owa.set("AuthenticationMethod", "Basic, Fba")
     if extensions:
         for name, pox_type in EXTENSION_SOCKET_TYPES:
-            service = catalogue.service(name)
-            if service is not None:
+            for service in catalogue.services_named(name):
                 _socket_protocol(account, pox_type, service, principal, ttl_hours)
         for name, pox_type in EXTENSION_URL_TYPES:
             url = catalogue.urls.get(name)

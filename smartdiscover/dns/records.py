@@ -42,8 +42,9 @@ _SIP = {
 _DAV = (("caldav", "_caldavs._tcp", "_caldav._tcp"), ("carddav", "_carddavs._tcp", "_carddav._tcp"))
 
 
-def _srv(owner: str, target: str, port: int, ttl: int, weight: int = 1) -> Record:
-    return owner, dns.SRV, dns.Record_SRV(0, weight, port, target, ttl=ttl)
+def _srv(owner: str, target: str, port: int, ttl: int, weight: int = 1,
+         priority: int = 0) -> Record:
+    return owner, dns.SRV, dns.Record_SRV(priority, weight, port, target, ttl=ttl)
 
 
 def _not_offered(owner: str, ttl: int) -> Record:
@@ -70,18 +71,19 @@ def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
         yield domain, dns.MX, dns.Record_MX(preference, host, ttl=ttl)
 
     for label, name, securities in _MAIL_SRV:
-        service = catalogue.service(name)
         owner = f"{label}.{domain}"
-        if service is not None and service.security in securities:
-            yield _srv(owner, service.host, service.port, ttl)
-        else:
+        offered = [s for s in catalogue.services_named(name) if s.security in securities]
+        # Several hosts: priorities 0, 10, 20... in order of preference.
+        for rank, service in enumerate(offered):
+            yield _srv(owner, service.host, service.port, ttl, priority=10 * rank)
+        if not offered:
             yield _not_offered(owner, ttl)
     xmpp = catalogue.service("xmpp")
     if xmpp is not None and xmpp.server_port is not None:
         yield _srv(f"_xmpp-server._tcp.{domain}", xmpp.host, xmpp.server_port, ttl)
     else:
         yield _not_offered(f"_xmpp-server._tcp.{domain}", ttl)
-    yield from _sip(domain, catalogue.service("sip"), ttl)
+    yield from _sip(domain, catalogue.services_named("sip"), ttl)
     for key, secure, plain in _DAV:
         url = catalogue.urls.get(key)
         if url is not None:
@@ -105,11 +107,13 @@ def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
             yield name, *_address(address, ttl)
 
 
-def _sip(domain: str, sip: SocketService | None, ttl: int) -> Iterator[Record]:
+def _sip(domain: str, sip: list[SocketService], ttl: int) -> Iterator[Record]:
     for transport, (label, service, order) in _SIP.items():
         owner = f"{label}.{domain}"
-        if sip is not None and sip.transport == transport:
-            yield _srv(owner, sip.host, sip.port, ttl)
+        offered = [s for s in sip if s.transport == transport]
+        for rank, endpoint in enumerate(offered):
+            yield _srv(owner, endpoint.host, endpoint.port, ttl, priority=10 * rank)
+        if offered:
             yield domain, dns.NAPTR, dns.Record_NAPTR(order, 50, b"s", service, b"", owner,
                                                       ttl=ttl)
         else:
