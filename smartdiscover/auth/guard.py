@@ -103,6 +103,7 @@ class Guard:
         self.pending = 0
         self.verifications = 0
         self.throttled = 0
+        self.outcomes: Counter[str] = Counter()  # success, failure, throttled, busy, unavailable
 
     def flush(self) -> None:
         """
@@ -144,6 +145,7 @@ class Guard:
         fingerprint = self._fingerprint(account, credentials.password)
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[0] > now:
+            self.outcomes["success"] += 1
             return succeed(cached[1])
         repeated = self._wrong.get(fingerprint, float("-inf")) > now
         if repeated and self._local_store:
@@ -158,6 +160,7 @@ class Guard:
             self._log.warn("authentication busy: {pending} checks pending, refusing "
                            "user={user} source={source}", pending=self.pending,
                            user=_shown(credentials.username), source=credentials.source)
+            self.outcomes["busy"] += 1
             return fail(CheckerBusy())
         self.pending += 1
         self._pending_networks[network] += 1
@@ -171,6 +174,7 @@ class Guard:
 
     def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
         self.throttled += 1
+        self.outcomes["throttled"] += 1
         self._log.info("authentication failed: source={source} reason={reason} user={user}",
                        user=_shown(credentials.username), source=credentials.source,
                        reason=reason)
@@ -193,10 +197,12 @@ class Guard:
                 accounts = self._familiar_accounts if familiar else self._accounts
                 accounts.fail(account, now, policy.account_failures, policy.account_window,
                               policy.lockout, policy.max_lockout)
+            self.outcomes["failure"] += 1
             self._log.info("authentication failed: source={source} reason=rejected "
                            "user={user}", user=_shown(credentials.username),
                            source=credentials.source)
         elif isinstance(result, Failure):
+            self.outcomes["unavailable"] += 1
             if not result.check(Unavailable):
                 self._log.failure("credential check failed: user={user} source={source}",
                                   result, user=_shown(credentials.username),
@@ -207,6 +213,7 @@ class Guard:
                 self._cache.put(fingerprint, (now + policy.cache_ttl, result))
             self._familiar.put((account, network), now)
             self._familiar_accounts.clear(account)
+            self.outcomes["success"] += 1
             self._log.info("authentication succeeded: source={source} user={user}",
                            user=_shown(credentials.username), source=credentials.source)
         for waiter in self._inflight.pop(fingerprint, []):

@@ -4,7 +4,6 @@ The [dns] and [hosts] sections: how the responder publishes each domain.
 
 from __future__ import annotations
 
-import ipaddress
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
@@ -45,17 +44,6 @@ def _mx(value: str) -> tuple[tuple[int, str], ...]:
             raise ValueError(f"{number} is not a preference (0-65535)")
         records.append((number, values.host(host.strip())))
     return tuple(records)
-
-
-def _networks(value: str) -> tuple[str, ...]:
-    networks = []
-    for item in value.split(","):
-        if item.strip():
-            try:
-                networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
-            except ValueError:
-                raise ValueError(f"{item.strip()!r} is not an address or network") from None
-    return tuple(networks)
 
 
 def _hostmaster(value: str) -> str:
@@ -139,7 +127,7 @@ def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[st
         hosts=MappingProxyType(addresses),
         rrl_rate=get("rrl_rate", _positive(values.non_negative_int, 1_000_000), 20),
         rrl_slip=get("rrl_slip", _positive(values.non_negative_int, 10), 2),
-        rrl_exempt=get("rrl_exempt", _networks, ()),
+        rrl_exempt=get("rrl_exempt", values.networks, ()),
         tcp_idle=float(get("tcp_idle", _positive(_at_least_one, 3600), 10)),
         tcp_per_source=get("tcp_per_source", _positive(_at_least_one, 10_000), 20),
     )

@@ -19,6 +19,7 @@ from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
 from smartdiscover.config.auth import build_auth
+from smartdiscover.config.health import build_health
 from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
 from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_redirects
@@ -142,7 +143,8 @@ def _read_ini(source: Path, problems: _Collector) -> configparser.ConfigParser |
 def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
-    known = ("server", "auth", "dns", "hosts", REDIRECT_ADDR, REDIRECT_URL) + CATALOGUE_SECTIONS
+    known = ("server", "auth", "dns", "hosts", "health", REDIRECT_ADDR,
+             REDIRECT_URL) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
             problems.add(section, None, "unknown section (known: "
@@ -159,6 +161,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
 
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
+    health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
+                          problems.add)
     case_sensitive = auth.case_sensitive_local
 
     https_port = https.port if https is not None else 443
@@ -205,6 +209,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
         domain_catalogues=MappingProxyType(domain_catalogues),
         redirects=MappingProxyType(redirects),
         pox_extensions=pox_extensions,
+        health=health,
     )
 
 

@@ -171,6 +171,28 @@ class DNSSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """
+    Active checks of every advertised endpoint.
+
+    @ivar interval: seconds between rounds (0: only after each reload).
+    @ivar grace: seconds an endpoint may fail before C{advertise_unhealthy
+        = no} leaves it out of answers (while a healthy alternative exists).
+    @ivar ca_file: extra trust anchors for the checks (a private CA).
+    @ivar allow: networks besides loopback that may read /health and
+        /metrics.
+    """
+
+    interval: float = 300.0
+    timeout: float = 10.0
+    concurrency: int = 8
+    grace: float = 600.0
+    advertise_unhealthy: bool = True
+    ca_file: Path | None = None
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Redirect:
     """
     Where an account's clients must go instead (POX Action values).
@@ -287,6 +309,7 @@ class Model:
     domain_catalogues: Mapping[str, Catalogue] = field(default_factory=dict)
     redirects: Mapping[str, Redirect] = field(default_factory=dict)
     pox_extensions: bool = True
+    health: HealthSettings = HealthSettings()
 
     @property
     def ttl_hours(self) -> int:

@@ -220,3 +220,17 @@ def xml_safe(text: str) -> bool:
     """
     return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
                    or ord(c) in (0xFFFE, 0xFFFF) for c in text)
+
+
+def networks(value: str) -> tuple[str, ...]:
+    """
+    Comma-separated addresses or CIDR networks, normalised.
+    """
+    found = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                found.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an address or network") from None
+    return tuple(found)

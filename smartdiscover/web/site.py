@@ -11,6 +11,7 @@ A twisted.web Site with the limits stock twisted.web lacks.
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
@@ -99,6 +100,24 @@ class SmartChannel(http.HTTPChannel):
         self.transport.abortConnection()
 
 
+def format_of(path: bytes) -> str:
+    """
+    The metrics label of a request path.
+    """
+    path = path.split(b"?", 1)[0].lower()
+    if path.startswith(b"/autodiscover/autodiscover.xml"):
+        return "autodiscover"
+    if path.startswith(b"/autodiscover/autodiscover.json"):
+        return "autodiscover-json"
+    if path.endswith(b"/config-v1.1.xml"):
+        return "autoconfig"
+    for prefix, name in ((b"/mobileconfig", "mobileconfig"), (b"/.well-known/", "well-known"),
+                         (b"/health", "health"), (b"/metrics", "metrics")):
+        if path.startswith(prefix):
+            return name
+    return "other"
+
+
 class LimitedRequest(server.Request):
     """
     A request whose body may not exceed C{maxBody} bytes, and whose every
@@ -107,6 +126,18 @@ class LimitedRequest(server.Request):
 
     maxBody = MAX_BODY
     _tooLarge = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._arrived = time.monotonic()
+
+    def finish(self) -> Any:
+        result = super().finish()
+        metrics = getattr(self.channel.site, "metrics", None) if self.channel else None
+        if metrics is not None:
+            metrics.request_finished(format_of(self.uri or b""), self.code,
+                                     time.monotonic() - self._arrived)
+        return result
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.maxBody:
@@ -151,9 +182,10 @@ class SmartSite(server.Site):
     requestFactory = LimitedRequest
     displayTracebacks = False
 
-    def __init__(self, resource: IResource, reactor: Any = None) -> None:
+    def __init__(self, resource: IResource, reactor: Any = None, metrics: Any = None) -> None:
         kwargs = {} if reactor is None else {"reactor": reactor}
         super().__init__(resource, timeout=IDLE_TIMEOUT, parsePOSTFormSubmission=False, **kwargs)
+        self.metrics = metrics
 
     def log(self, request: http.Request) -> None:
         """

@@ -1,0 +1,143 @@
+"""
+Prometheus metrics, read from the parts at scrape time (prometheus_client's
+text format and collector interface; its HTTP server is not used: /metrics
+is a twisted.web resource).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+# Buckets for request latency: cached answers take milliseconds, a bcrypt
+# check a few hundred, a failed login the failure delay.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """
+    The registry, the request metrics the site feeds, and collectors for
+    everything else.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self.latency = Histogram("smartdiscover_request_duration_seconds",
+                                 "Time from request to response, by format.", ["format"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._sources: list[Callable[[], Iterator[Metric]]] = []
+        self.registry.register(_Collector(self))
+
+    def request_finished(self, format_: str, code: int, seconds: float) -> None:
+        self._requests[(format_, str(code))] += 1
+        self.latency.labels(format_).observe(seconds)
+
+    def add_source(self, source: Callable[[], Iterator[Metric]]) -> None:
+        """
+        C{source()} yields metric families at every scrape.
+        """
+        self._sources.append(source)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Collector:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("smartdiscover_requests",
+                                       "HTTP requests by format and status code.",
+                                       labels=["format", "code"])
+        for (format_, code), count in sorted(self._metrics._requests.items()):
+            requests.add_metric([format_, code], count)
+        yield requests
+        for source in self._metrics._sources:
+            yield from source()
+
+
+def store_metrics(store: Any) -> Callable[[], Iterator[Metric]]:
+    def collect() -> Iterator[Metric]:
+        yield GaugeMetricFamily("smartdiscover_config_generation",
+                                "Generation of the configuration in force.", store.generation)
+        yield GaugeMetricFamily("smartdiscover_config_last_reload_ok",
+                                "1 if the last reload succeeded (or none failed yet).",
+                                0 if store.last_error else 1)
+        yield CounterMetricFamily("smartdiscover_config_reloads",
+                                  "Reloads applied.", store.reloads)
+        yield CounterMetricFamily("smartdiscover_config_reload_failures",
+                                  "Reloads refused.", store.reload_failures)
+    return collect
+
+
+def guard_metrics(guard: Any) -> Callable[[], Iterator[Metric]]:
+    def collect() -> Iterator[Metric]:
+        outcomes = CounterMetricFamily("smartdiscover_auth",
+                                       "Authentication outcomes.", labels=["outcome"])
+        for outcome, count in sorted(guard.outcomes.items()):
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+        yield CounterMetricFamily("smartdiscover_auth_verifications",
+                                  "Password checks that reached the user store.",
+                                  guard.verifications)
+        yield CounterMetricFamily("smartdiscover_auth_throttled",
+                                  "Logins refused by the guard without a check.", guard.throttled)
+        yield GaugeMetricFamily("smartdiscover_auth_pending", "Checks waiting or running.",
+                                guard.pending)
+    return collect
+
+
+def dns_metrics(zones: Any) -> Callable[[], Iterator[Metric]]:
+    names = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
+             5: "REFUSED", 16: "BADVERS"}
+
+    def collect() -> Iterator[Metric]:
+        queries = CounterMetricFamily("smartdiscover_dns_responses",
+                                      "DNS responses by rcode.", labels=["rcode"])
+        for rcode, count in sorted(zones.rcodes.items()):
+            queries.add_metric([names.get(rcode, str(rcode))], count)
+        yield queries
+        limited = CounterMetricFamily("smartdiscover_dns_rrl",
+                                      "UDP responses held back by rate limiting.",
+                                      labels=["action"])
+        limited.add_metric(["dropped"], zones.limiter.dropped)
+        limited.add_metric(["slipped"], zones.limiter.slipped)
+        yield limited
+        yield CounterMetricFamily("smartdiscover_dns_errors",
+                                  "Queries that broke the query path.", zones.errors)
+    return collect
+
+
+def health_metrics(monitor: Any) -> Callable[[], Iterator[Metric]]:
+    def collect() -> Iterator[Metric]:
+        up = GaugeMetricFamily("smartdiscover_endpoint_up",
+                               "1 if the last probe of the endpoint succeeded.",
+                               labels=["endpoint"])
+        expiry = GaugeMetricFamily("smartdiscover_endpoint_certificate_expiry_seconds",
+                                   "Seconds until the endpoint's certificate expires.",
+                                   labels=["endpoint"])
+        latency = GaugeMetricFamily("smartdiscover_endpoint_probe_seconds",
+                                    "Duration of the last probe.", labels=["endpoint"])
+        now = datetime.now(timezone.utc)
+        for status in monitor.statuses.values():
+            target = status.target
+            name = target.url or f"{target.protocol}://{target.host}:{target.port}"
+            if status.ok is not None:
+                up.add_metric([name], 1 if status.ok else 0)
+            if status.latency is not None:
+                latency.add_metric([name], status.latency)
+            if status.certificate_expires is not None:
+                expiry.add_metric([name], (status.certificate_expires - now).total_seconds())
+        yield up
+        yield expiry
+        yield latency
+        yield GaugeMetricFamily("smartdiscover_endpoints_left_out",
+                                "Endpoints not advertised because they fail.",
+                                len(monitor.down) if not monitor.advertise_unhealthy() else 0)
+    return collect
