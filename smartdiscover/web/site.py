@@ -132,8 +132,9 @@ class LimitedRequest(server.Request):
         self._arrived = time.monotonic()
 
     def finish(self) -> Any:
+        channel = getattr(self, "channel", None)  # gone once finished
+        metrics = getattr(getattr(channel, "site", None), "metrics", None)
         result = super().finish()
-        metrics = getattr(self.channel.site, "metrics", None) if self.channel else None
         if metrics is not None:
             metrics.request_finished(format_of(self.uri or b""), self.code,
                                      time.monotonic() - self._arrived)
