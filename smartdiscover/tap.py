@@ -13,6 +13,8 @@ from typing import Any, Callable
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
 from twisted.cred.checkers import ICredentialsChecker
+from twisted.internet.defer import Deferred
+from twisted.internet.ssl import Certificate, platformTrust, trustRootFromCertificates
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -27,6 +29,18 @@ from smartdiscover.config import ConfigError, ConfigStore, load
 from smartdiscover.config.model import DNSSettings, Model
 from smartdiscover.dns.server import Zones, build_zones, dns_service
 from smartdiscover.dns.table import Table
+from smartdiscover.health.endpoints import AdvertisedModel, advertised
+from smartdiscover.health.monitor import HealthMonitor
+from smartdiscover.metrics import (
+    Metrics,
+    dns_metrics,
+    guard_metrics,
+    health_metrics,
+    store_metrics,
+)
+from smartdiscover.systemd import SystemdNotifier
+from smartdiscover.web.health import HealthResource
+from smartdiscover.web.metrics import MetricsResource
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.web.devcert import create_development_certificate, development_names
 from smartdiscover.web.redirect import RedirectToHTTPS
@@ -83,22 +97,54 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     guard = Guard(_backend(model, current, hashing, reactor), current, reactor,
                   local_store=model.auth.backend == "passwd")
     store.subscribe(lambda new: None, lambda _: guard.flush())
-    tree = build_resource_tree(guard, current, lambda: tls.current.signer,
+
+    # Health: probes see the configuration; clients see what is advertised.
+    monitor = HealthMonitor(current, reactor)
+    store.subscribe(lambda new: probe_trust(new.health.ca_file), monitor.reloaded)
+    advertised_model = AdvertisedModel(current, lambda: monitor.down)
+    metrics = Metrics()
+    for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor)):
+        metrics.add_source(source)
+
+    tree = build_resource_tree(guard, advertised_model, lambda: tls.current.signer,
                                model.public_hostname, reactor)
-    site = SmartSite(tree, reactor=reactor)
+    tree.putChild(b"health", HealthResource(store, monitor, reactor, lambda: top.running))
+    tree.putChild(b"metrics", MetricsResource(metrics, current))
+    site = SmartSite(tree, reactor=reactor, metrics=metrics)
     https = model.https
     strports.service(_listen_description(https.port, https.interface, https.backlog),
                      TLSMemoryBIOFactory(tls, False, site), reactor=reactor).setServiceParent(top)
     if model.http is not None:
         http = model.http
         strports.service(_listen_description(http.port, http.interface, http.backlog),
-                         SmartSite(RedirectToHTTPS(current), reactor=reactor),
+                         SmartSite(RedirectToHTTPS(advertised_model), reactor=reactor),
                          reactor=reactor).setServiceParent(top)
     if model.dns is not None:
         zones = Zones(Table(), model.dns, reactor.seconds)
-        store.subscribe(_prepare_zones, lambda built: _commit_zones(zones, built))
+        store.subscribe(lambda new: _prepare_zones(advertised(new, monitor.down)),
+                        lambda built: _commit_zones(zones, built))
+
+        def rebuild_zones() -> None:  # the endpoints left out changed
+            deferToThreadPool(reactor, reactor.getThreadPool(), _prepare_zones,
+                              advertised_model()).addCallback(
+                lambda built: _commit_zones(zones, built))
+
+        monitor.on_change(rebuild_zones)
+        metrics.add_source(dns_metrics(zones))
         dns_service(zones, reactor).setServiceParent(top)
-    ReloadOnSignal(store.reload, reactor).setServiceParent(top)
+    monitor.setServiceParent(top)
+    notifier = SystemdNotifier(
+        reactor, status=lambda: f"serving configuration generation {store.generation}")
+
+    def reload() -> Deferred[bool]:
+        notifier.reloading()
+        return store.reload().addCallback(
+            lambda ok: notifier.reloaded(ok, store.last_error) or ok)
+
+    ReloadOnSignal(reload, reactor).setServiceParent(top)
+    # Last: READY=1 once every listener is bound; stopped first, so
+    # STOPPING=1 goes out before the listeners close.
+    notifier.setServiceParent(top)
     return top
 
 
@@ -113,6 +159,16 @@ def _backend(model: Model, current: Callable[[], Model], hashing: HashingPool,
     if model.auth.backend == "imap":
         return IMAPChecker(current, reactor)
     return PasswdChecker(current, hashing.run)
+
+
+def probe_trust(ca_file: Path | None) -> Any:
+    """
+    What health probes trust: the [health] CA alone when given, else the
+    system's store.  Blocking (reads the file): runs off the reactor.
+    """
+    if ca_file is None:
+        return platformTrust()
+    return trustRootFromCertificates([Certificate.loadPEM(ca_file.read_bytes())])
 
 
 def _prepare_zones(model: Model) -> tuple[Table, DNSSettings] | None:

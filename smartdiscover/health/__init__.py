@@ -1,0 +1,1 @@
+"""Health: proof that every endpoint SmartDiscover advertises really works."""

@@ -1,0 +1,145 @@
+"""
+/health/live, /health/ready and /health: whether the process answers,
+whether what it advertises works, and the detail per endpoint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from twisted.web.pages import notFound
+from twisted.web.server import Request
+
+from smartdiscover.config.model import Model
+from smartdiscover.config.store import ConfigStore
+from smartdiscover.health.endpoints import advertised, targets
+from smartdiscover.health.monitor import HealthMonitor
+from smartdiscover.web.methods import MethodsResource
+
+JSON = b"application/json; charset=utf-8"
+
+
+def may_read_detail(request: Request, model: Model) -> bool:
+    """
+    Loopback and the [health] allow-list only: the detail names internal
+    hosts and errors.
+    """
+    host = getattr(request.getClientAddress(), "host", "")
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_loopback or any(
+        address in ipaddress.ip_network(n) for n in model.health.allow)
+
+
+def _json(request: Request, status: int, document: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", JSON)
+    return json.dumps(document, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def _time(seconds: float | None, clock_now: float) -> str | None:
+    """
+    A reactor time as an ISO 8601 UTC timestamp.
+    """
+    if seconds is None:
+        return None
+    wall = datetime.now(timezone.utc).timestamp() - (clock_now - seconds)
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
+
+
+class LiveResource(MethodsResource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"ok\n"
+
+
+class ReadyResource(MethodsResource):
+    """
+    200 when the model is loaded, the listeners are bound and every
+    advertised service has an endpoint within the health policy; else 503.
+    """
+
+    isLeaf = True
+
+    def __init__(self, store: ConfigStore, monitor: HealthMonitor,
+                 listening: Callable[[], bool]) -> None:
+        super().__init__()
+        self._store = store
+        self._monitor = monitor
+        self._listening = listening
+
+    def render_GET(self, request: Request) -> bytes:
+        problems = [] if self._listening() else ["listeners are not bound"]
+        problems += [f"no working endpoint: {name}"
+                     for name in self._monitor.unavailable(self._store.current)]
+        document: dict[str, Any] = {"ready": not problems,
+                                    "generation": self._store.generation}
+        if may_read_detail(request, self._store.current):
+            document["problems"] = problems
+        return _json(request, 503 if problems else 200, document)
+
+
+class HealthResource(MethodsResource):
+    """
+    The detail: every advertised endpoint with its state, since when, the
+    last error, latency and certificate expiry, and the last reload; with
+    C{live} and C{ready} below it.
+    """
+
+    def __init__(self, store: ConfigStore, monitor: HealthMonitor, clock: Any,
+                 listening: Callable[[], bool]) -> None:
+        super().__init__()
+        self._store = store
+        self._monitor = monitor
+        self._clock = clock
+        self._children = {b"live": LiveResource(),
+                          b"ready": ReadyResource(store, monitor, listening)}
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Any:
+        if path == b"":
+            return self
+        child = self._children.get(path.lower())
+        return child if child is not None else notFound()
+
+    def render_GET(self, request: Request) -> bytes:
+        model = self._store.current
+        if not may_read_detail(request, model):
+            return _json(request, 403, {"error": "forbidden"})
+        now = self._clock.seconds()
+        shown = advertised(model, self._monitor.down)
+        advertised_keys = set(targets(shown))
+        endpoints = []
+        for key, status in sorted(self._monitor.statuses.items()):
+            expires = status.certificate_expires
+            endpoints.append({
+                "endpoint": status.target.url or f"{status.target.protocol}://"
+                            f"{status.target.host}:{status.target.port}",
+                "security": status.target.security.value,
+                "state": {None: "unknown", True: "ok", False: "failing"}[status.ok],
+                "since": _time(status.since, now),
+                "checked": _time(status.checked, now),
+                "latency_ms": None if status.latency is None else round(status.latency * 1000, 1),
+                "error": status.error,
+                "detail": status.detail,
+                "certificate_expires": expires.isoformat() if expires else None,
+                "certificate_days_left": None if expires is None else round(
+                    (expires - datetime.now(timezone.utc)).total_seconds() / 86400, 1),
+                "advertised": key in advertised_keys,
+            })
+        return _json(request, 200, {
+            "generation": self._store.generation,
+            "last_reload_ok": self._store.last_error is None,
+            "last_error": self._store.last_error,
+            "advertise_unhealthy": model.health.advertise_unhealthy,
+            "rounds": self._monitor.rounds,
+            "endpoints": endpoints,
+        })
+
