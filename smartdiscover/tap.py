@@ -81,6 +81,17 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     top = MultiService()
     store = ConfigStore(model, lambda: load(path),
                         lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
+    notifier = SystemdNotifier(
+        reactor, status=lambda: f"serving configuration generation {store.generation}")
+
+    def reload() -> Deferred[bool]:
+        notifier.reloading()
+        return store.reload().addCallback(
+            lambda ok: notifier.reloaded(ok, store.last_error) or ok)
+
+    # First: SIGHUP must never find the default action (death) once a
+    # listener is bound.
+    ReloadOnSignal(reload, reactor).setServiceParent(top)
 
     try:
         tls = ReloadableServerTLS(load_server_tls(model.https.certificate,
@@ -133,15 +144,6 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         metrics.add_source(dns_metrics(zones))
         dns_service(zones, reactor).setServiceParent(top)
     monitor.setServiceParent(top)
-    notifier = SystemdNotifier(
-        reactor, status=lambda: f"serving configuration generation {store.generation}")
-
-    def reload() -> Deferred[bool]:
-        notifier.reloading()
-        return store.reload().addCallback(
-            lambda ok: notifier.reloaded(ok, store.last_error) or ok)
-
-    ReloadOnSignal(reload, reactor).setServiceParent(top)
     # Last: READY=1 once every listener is bound; stopped first, so
     # STOPPING=1 goes out before the listeners close.
     notifier.setServiceParent(top)
