@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from smartdiscover.config import values
+from smartdiscover.config.section import Section, readable_file
 from smartdiscover.config.model import (
     AuthSettings,
     GuardPolicy,
@@ -37,22 +38,7 @@ def build_auth(section: Mapping[str, str], base: Path, report: Report) -> AuthSe
     """
     Read [auth]; relative paths are taken from C{base}.
     """
-    def get(key: str, convert: Callable[[str], Any], default: Any = None,
-            required: bool = False) -> Any:
-        raw = section.get(key)
-        if raw is None or not raw.strip():
-            if required:
-                report("auth", key, "required")
-            return default
-        try:
-            return convert(raw.strip())
-        except ValueError as e:
-            report("auth", key, str(e))
-            return default
-
-    for key in section:
-        if key not in AUTH_KEYS:
-            report("auth", key, "unknown key (known: " + ", ".join(AUTH_KEYS) + ")")
+    get = Section("auth", section, AUTH_KEYS, report).get
     backend = get("backend", values.choice(BACKENDS), "passwd")
     guard = GuardPolicy(**{
         f.name: get(f.name, _number(f.type), f.default) for f in fields(GuardPolicy)})
@@ -99,21 +85,12 @@ def _server(kind: str, get: Callable[..., Any], base: Path) -> TLSServer | None:
         return values.host(parts.hostname), port or (implicit_port if tls else upgraded_port), tls
 
     target = get(f"{kind}_url", url, required=True)
-    ca_file = get(f"{kind}_ca", lambda v: _readable(base / v))
+    ca_file = get(f"{kind}_ca", lambda v: readable_file(base / v))
     timeout = get(f"{kind}_timeout", _number(float), 5.0)
     if target is None:
         return None
     host, port, tls = target
     return TLSServer(host, port, tls, ca_file, timeout)
-
-
-def _readable(path: Path) -> Path:
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as e:
-        raise ValueError(f"cannot read {path}: {e.strerror}") from None
-    return path
 
 
 def _secret(path: Path) -> str:

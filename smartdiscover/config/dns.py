@@ -5,13 +5,14 @@ The [dns] and [hosts] sections: how the responder publishes each domain.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from smartdiscover.config import values
 from smartdiscover.config.address import AddressError, normalize_domain, split_address
 from smartdiscover.config.catalogue import Layer
 from smartdiscover.config.model import Catalogue, DNSSettings, UDPAddress
+from smartdiscover.config.section import Section
 
 DNS_KEYS = ("ttl", "nameservers", "hostmaster", "mx", "rrl_rate", "rrl_slip",
             "rrl_exempt", "tcp_idle", "tcp_per_source")
@@ -100,19 +101,7 @@ def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[st
     MX, and autodiscover.<domain>/autoconfig.<domain>, which default to the
     addresses of the domain's public host) must have an address.
     """
-    def get(key: str, convert: Callable[[str], Any], default: Any) -> Any:
-        raw = settings.get(key)
-        if raw is None or not raw.strip():
-            return default
-        try:
-            return convert(raw.strip())
-        except ValueError as e:
-            report("dns", key, str(e))
-            return default
-
-    for key in settings:
-        if key not in DNS_KEYS:
-            report("dns", key, "unknown key (known: " + ", ".join(DNS_KEYS) + ")")
+    get = Section("dns", settings, DNS_KEYS, report).get
     addresses = _hosts(hosts, report)
     main = next(iter(catalogues.values()))
     nameservers = get("nameservers", lambda v: tuple(values.host(h.strip())

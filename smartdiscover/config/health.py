@@ -5,10 +5,11 @@ The [health] section.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from smartdiscover.config import values
 from smartdiscover.config.model import HealthSettings
+from smartdiscover.config.section import Section, readable_file
 
 HEALTH_KEYS = ("interval", "timeout", "concurrency", "grace", "advertise_unhealthy", "ca",
                "allow")
@@ -26,29 +27,8 @@ def _seconds(value: str) -> float:
     return number
 
 
-def _readable(path: Path) -> Path:
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as e:
-        raise ValueError(f"cannot read {path}: {e.strerror}") from None
-    return path
-
-
 def build_health(section: Mapping[str, str], base: Path, report: Report) -> HealthSettings:
-    def get(key: str, convert: Callable[[str], Any], default: Any) -> Any:
-        raw = section.get(key)
-        if raw is None or not raw.strip():
-            return default
-        try:
-            return convert(raw.strip())
-        except ValueError as e:
-            report("health", key, str(e))
-            return default
-
-    for key in section:
-        if key not in HEALTH_KEYS:
-            report("health", key, "unknown key (known: " + ", ".join(HEALTH_KEYS) + ")")
+    get = Section("health", section, HEALTH_KEYS, report).get
     defaults = HealthSettings()
     timeout = get("timeout", _seconds, defaults.timeout)
     if timeout == 0:
@@ -60,6 +40,6 @@ def build_health(section: Mapping[str, str], base: Path, report: Report) -> Heal
         grace=get("grace", _seconds, defaults.grace),
         advertise_unhealthy=get("advertise_unhealthy", values.boolean,
                                 defaults.advertise_unhealthy),
-        ca_file=get("ca", lambda v: _readable(base / v), None),
+        ca_file=get("ca", lambda v: readable_file(base / v), None),
         allow=get("allow", values.networks, ()),
     )

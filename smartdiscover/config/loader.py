@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable
 
 from smartdiscover.config import values
 from smartdiscover.config.address import AddressError, normalize_domain
@@ -22,6 +21,7 @@ from smartdiscover.config.auth import build_auth
 from smartdiscover.config.health import build_health
 from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
+from smartdiscover.config.section import Section
 from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_redirects
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -152,7 +152,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     if "server" not in parser:
         problems.add("server", None, "missing section")
         return None
-    server = _Section(parser, "server", SERVER_KEYS, problems)
+    server = Section("server", dict(parser["server"]), SERVER_KEYS, problems.add)
     domains = server.get("domains", values.domain_list, required=True)
     https = server.get("https", lambda v: values.https_endpoint(v, base), required=True)
     http = server.get("http", values.tcp_endpoint)
@@ -280,31 +280,3 @@ def _own_hosts(domains: tuple[str, ...], catalogues: list[Catalogue]) -> frozens
     for domain in domains:
         hosts.update((domain, f"autodiscover.{domain}"))
     return frozenset(hosts)
-
-
-class _Section:
-    """
-    Typed access to one section that reports unknown keys once.
-    """
-
-    def __init__(self, parser: configparser.ConfigParser, name: str,
-                 keys: tuple[str, ...], problems: _Collector) -> None:
-        self.name = name
-        self.values = dict(parser[name]) if name in parser else {}
-        self.problems = problems
-        for key in self.values:
-            if key not in keys:
-                problems.add(name, key, "unknown key (known: " + ", ".join(keys) + ")")
-
-    def get(self, key: str, convert: Callable[[str], Any], required: bool = False,
-            default: Any = None) -> Any:
-        raw = self.values.get(key)
-        if raw is None or raw.strip() == "":
-            if required:
-                self.problems.add(self.name, key, "required")
-            return default
-        try:
-            return convert(raw.strip())
-        except ValueError as e:
-            self.problems.add(self.name, key, str(e))
-            return default
