@@ -65,6 +65,7 @@ class HealthMonitor(Service):
         self._listeners: list[Callable[[], None]] = []
         self._loop: LoopingCall | None = None
         self._running: Deferred[None] | None = None
+        self._again = False  # a reload came during a round: another round after it
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """
@@ -100,6 +101,8 @@ class HealthMonitor(Service):
         (the endpoints may be new).
         """
         self.trust = trust
+        if self.running and self._running is not None:
+            self._again = True
         if self.running:
             self._schedule(self._current_model().health.interval)
             if self._loop is not None and self._loop.running:
@@ -124,8 +127,10 @@ class HealthMonitor(Service):
         probes = [semaphore.run(self._probe, target, self._reactor, self.trust,
                                 model.health.timeout).addCallback(self._record, key)
                   for key, target in found.items()]
-        self._running = d = DeferredList(probes, consumeErrors=True).addCallback(
-            self._finished, model)
+        # Assigned before the callback is added: a round whose probes all
+        # answer at once finishes (and clears _running) inside addCallback.
+        self._running = d = DeferredList(probes, consumeErrors=True)
+        d.addCallback(self._finished, model)
         return d
 
     def _record(self, result: ProbeResult, key: EndpointKey) -> None:
@@ -153,11 +158,14 @@ class HealthMonitor(Service):
         self.rounds += 1
         now = self._reactor.seconds()
         down = frozenset(key for key, status in self.statuses.items()
-                         if status.down_for(now) >= model.health.grace and status.ok is False)
+                         if status.down_for(now) > model.health.grace and status.ok is False)
         if down != self.down:
             self.down = down
             for listener in self._listeners:
                 listener()
+        if self._again:
+            self._again = False
+            self.check_all()
 
     def advertise_unhealthy(self) -> bool:
         return self._current_model().health.advertise_unhealthy
