@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from smartdiscover.auth.hashing import hash_password
+from smartdiscover.client.main import add_arguments as add_probe_arguments
+from smartdiscover.client.main import run as run_probe
 from smartdiscover.config import ConfigError, load
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.hostname import rename_host
@@ -64,7 +66,9 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
     for line in difflib.unified_diff(text.splitlines(keepends=True),
                                      renamed.splitlines(keepends=True),
                                      fromfile=str(config), tofile=str(config)):
-        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        sys.stdout.write(line)
     try:
         model = _validate(config, renamed)
     except ConfigError as e:
@@ -200,7 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     passwd.add_argument("--config", default="etc/sd.ini", metavar="PATH")
     passwd.add_argument("--name", help="the display name clients show")
     passwd.add_argument("--scheme", choices=("bcrypt", "argon2id"), default="bcrypt")
+    probe = commands.add_parser(
+        "probe", help="discover an address's settings the way clients do and check them",
+        description="Walk the Autodiscover candidates for ADDRESS, check every advertised "
+                    "endpoint and the domain's SRV records; exit status 0 only when every "
+                    "check passed, 1 otherwise, 2 for usage errors.")
+    add_probe_arguments(probe)
     args = parser.parse_args(argv)
+    if args.command == "probe":
+        return run_probe(args)
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "passwd":

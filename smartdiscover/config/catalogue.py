@@ -121,8 +121,8 @@ def _socket_services(name: str, get: Callable[..., Any], settings: Mapping[str, 
                 default=(public_hostname,) if public_hostname else ())
     if name == "sip":
         security, transport = _sip_security(get, settings, report)
-        port = get(name, "port", values.port,
-                   default=DEFAULT_PORTS["sip"][Security.SSL if transport == "tls" else Security.NONE])
+        implied = Security.SSL if transport == "tls" else Security.NONE
+        port = get(name, "port", values.port, default=DEFAULT_PORTS["sip"][implied])
     else:
         security, transport = get(name, "security", values.security, default=Security.SSL), None
         port = get(name, "port", values.port, default=DEFAULT_PORTS[name][security])

@@ -39,7 +39,8 @@ _SIP = {
     "tcp": ("_sip._tcp", b"SIP+D2T", 90),
     "udp": ("_sip._udp", b"SIP+D2U", 100),
 }
-_DAV = (("caldav", "_caldavs._tcp", "_caldav._tcp"), ("carddav", "_carddavs._tcp", "_carddav._tcp"))
+_DAV = (("caldav", "_caldavs._tcp", "_caldav._tcp"),
+        ("carddav", "_carddavs._tcp", "_carddav._tcp"))
 
 
 def _srv(owner: str, target: str, port: int, ttl: int, weight: int = 1,

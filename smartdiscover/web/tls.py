@@ -97,7 +97,8 @@ def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> Serv
 def _matches(key: CertificateIssuerPrivateKeyTypes, certificate: x509.Certificate) -> bool:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
-    return key.public_key().public_bytes(der, spki) == certificate.public_key().public_bytes(der, spki)
+    ours = key.public_key().public_bytes(der, spki)
+    return ours == certificate.public_key().public_bytes(der, spki)
 
 
 @implementer(IOpenSSLServerConnectionCreator)
