@@ -145,6 +145,10 @@ async def srv_endpoints(protocols: tuple[Protocol, ...], domain: str, lookups: D
                        if target != "."]
             not_offered = bool(answer.records) and not records
             expected = pox.get(label, [])
+            if answer.problem is not None and not answer.absent:
+                report.failed(f"SRV {owner}", f"cannot look up {owner}: {answer.problem}",
+                              f"make the DNS servers of {domain} answer for {owner}")
+                continue
             _compare(report, f"SRV {owner}", owner, kind, expected, records, not_offered,
                      answer.problem)
             for offer in records:

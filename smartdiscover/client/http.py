@@ -14,7 +14,7 @@ from service_identity import VerificationError
 from twisted.internet import error as neterror
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
@@ -73,7 +73,7 @@ class _Body(Protocol):
             return
         self._parts.append(data)
 
-    def connectionLost(self, reason: Failure = ResponseDone()) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._done.called:
             return
         if reason.check(ResponseDone, PotentialDataLoss):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, TimeoutError as DeferredTimeout
@@ -35,6 +35,14 @@ class Answer:
 
     records: tuple[Any, ...]
     problem: str | None = None
+
+    @property
+    def absent(self) -> bool:
+        """
+        Whether the DNS said there is no such record (rather than not
+        answering properly).
+        """
+        return self.problem in ("NXDOMAIN", "no records")
 
 
 def parse_server(text: str) -> tuple[str, int]:
@@ -138,6 +146,8 @@ class DNS:
         except ValueError:
             pass
         v4 = await self._lookup(host, dns.A)
+        if v4.problem is not None and v4.problem.startswith("no answer"):
+            return v4  # the server is silent: do not wait twice
         v6 = await self._lookup(host, dns.AAAA)
         found = tuple(r.dottedQuad() for r in v4.records)
         found += tuple(ipaddress.ip_address(r.address).compressed for r in v6.records)
@@ -189,7 +199,7 @@ class HostnameResolver:
                         transportSemantics: str = "TCP") -> IHostResolution:
         resolution = _Resolution(hostName)
         resolutionReceiver.resolutionBegan(resolution)
-        kind = "UDP" if transportSemantics == "UDP" else "TCP"
+        kind: Literal["TCP", "UDP"] = "UDP" if transportSemantics == "UDP" else "TCP"
 
         def deliver(answer: Answer) -> None:
             for address in answer.records:
@@ -197,8 +207,9 @@ class HostnameResolver:
                 if addressTypes is None or family in addressTypes:
                     resolutionReceiver.addressResolved(family(kind, address, portNumber))
 
+        def complete(_: object) -> None:
+            resolutionReceiver.resolutionComplete()
+
         d = Deferred.fromCoroutine(self._dns.addresses(hostName))
-        d.addCallback(deliver)
-        d.addErrback(lambda _: None)
-        d.addBoth(lambda _: resolutionReceiver.resolutionComplete())
+        d.addCallback(deliver).addErrback(lambda _: None).addBoth(complete)
         return resolution

@@ -18,7 +18,7 @@ from smartdiscover.client.answer import Answer, parse_answer, request_body
 from smartdiscover.client.explain import explain
 from smartdiscover.client.http import HTTPError, Reply, request
 from smartdiscover.client.report import Report
-from smartdiscover.client.resolve import DNS
+from smartdiscover.client.resolve import DNS, Answer as DNSAnswer
 from smartdiscover.client.urls import (
     Ports,
     host_port,
@@ -53,6 +53,10 @@ class Found:
 
 @dataclass
 class Options:
+    """
+    What the command line asked for.
+    """
+
     address: str
     password: str
     ports: Ports = field(default_factory=Ports)
@@ -157,11 +161,18 @@ class Discovery:
                 return first
         return first
 
+    def _lookup_failed(self, name: str, owner: str, answer: DNSAnswer) -> None:
+        self._report.failed(name, f"cannot look up {owner}: {answer.problem}",
+                            f"make the DNS servers of {self._domain} answer for {owner} "
+                            "(check --resolver, delegation and firewalls)")
+
     async def _mx(self, domain: str) -> list[str]:
         answer = await self._dns.mx(domain)
         name = f"3 {domain} MX"
         hosts = [host for _, host in answer.records if host != "."]
-        if not hosts:
+        if answer.problem is not None and not answer.absent:
+            self._lookup_failed(name, domain, answer)
+        elif not hosts:
             self._report.failed(name, f"{domain} has no MX record ({answer.problem or 'null MX'})",
                                 f"publish MX records for {domain}")
         else:
@@ -173,8 +184,11 @@ class Discovery:
         answer = await self._dns.srv(owner)
         name = f"5 {owner} SRV"
         fix = (f"publish {owner} SRV 0 5 443 <host of the Autodiscover service> "
-               "(PROTOCOLS.md 9.6)")
+               "(MS-OXDISCO 3.1.5)")
         records = [(target, port) for _, _, port, target in answer.records if target != "."]
+        if answer.problem is not None and not answer.absent:
+            self._lookup_failed(name, owner, answer)
+            return []
         if not records:
             self._report.failed(name, f"no usable SRV record ({answer.problem or 'target .'})",
                                 fix)
@@ -187,14 +201,17 @@ class Discovery:
 
     async def _dns_check(self, label: str, host: str) -> bool:
         answer = await self._dns.addresses(host)
-        if not answer.records:
-            detail = f"{host} has no A record ({answer.problem}; no AAAA either)"
-            self._report.failed(f"{label} DNS", detail,
+        if answer.records:
+            self._report.passed(f"{label} DNS", f"{host} has address {', '.join(answer.records)}")
+            return True
+        if not answer.absent:
+            self._lookup_failed(f"{label} DNS", host, answer)
+        else:
+            self._report.failed(f"{label} DNS",
+                                f"{host} has no A record ({answer.problem}; no AAAA either)",
                                 f"publish an A (and AAAA) record for {host}, or let clients "
                                 "skip this step knowingly")
-            return False
-        self._report.passed(f"{label} DNS", f"{host} has address {', '.join(answer.records)}")
-        return True
+        return False
 
     async def _connect(self, label: str, host: str, port: int, tls: bool) -> bool:
         """
@@ -253,7 +270,7 @@ class Discovery:
         if reply.code == 200:
             self._report.failed(f"{label} HTTP", "answered a POST without credentials (200)",
                                 "require authentication: answer 401 with WWW-Authenticate: "
-                                "Basic (SECURITY.md 3.1)")
+                                "Basic over TLS")
             return await self._answer(chain, label, url, reply.body)
         challenges = reply.challenges()
         if reply.code != 401:
@@ -303,7 +320,7 @@ class Discovery:
             return await self._follow(chain, label, url, answer.target or "", "redirectUrl")
         fix = ("check the address, and that the server serves its domain"
                if answer.kind == "error" else "answer with an Autodiscover document "
-               "(PROTOCOLS.md 2.4)")
+               "(MS-OXDSCLI 2.2.4)")
         self._report.failed(f"{label} answer", answer.detail, fix)
         return None
 
@@ -369,7 +386,7 @@ class Discovery:
                 f"asks for credentials over plain HTTP (HTTP {reply.code}, {offered}); "
                 "none were sent",
                 f"port {port} must never ask for credentials: answer only a 301/302 to "
-                f"{https_url} (SECURITY.md 3.1)")
+                f"{https_url} (MS-OXDISCO 3.1.5.4)")
             return None
         if reply.code not in REDIRECT_CODES or not reply.header("Location"):
             self._report.failed(f"{label} HTTP", f"GET {url}: HTTP {reply.code}, no redirect",
