@@ -63,8 +63,9 @@ port = {imap}
 security = ssl
 
 [urls]
-ews = /EWS/Exchange.asmx
-webclient = /webmail/
+; Paths the service itself answers, so the advertised URLs work (401, 200).
+ews = /autodiscover/autodiscover.xml
+webclient = /health/live
 
 [dns]
 mx = 10 mail.example.test
@@ -371,7 +372,7 @@ class WorkingSetupTests(ProbeCommandTestCase):
             f"PASS  1 autodiscover.example.test:{https} answer: POX settings: IMAP, EXPR, WEB",
             f"PASS  endpoint IMAP mail.example.test:{imap_port} (SSL): * OK IMAP4rev1",
             f"PASS  SRV _imaps._tcp.example.test: mail.example.test:{imap_port} matches",
-            "PASS  endpoint EXPR EwsUrl https://mail.example.test/EWS/Exchange.asmx",
+            "PASS  endpoint EXPR EwsUrl https://mail.example.test/autodiscover/autodiscover.xml",
         ):
             self.assertIn(line, out)
         self.assertNotIn(" 2 example.test", out)  # stopped at the first success

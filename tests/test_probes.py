@@ -325,7 +325,8 @@ class Status(Resource):
 
 def _site() -> Site:
     root = Resource()
-    for name, code in ((b"ok", 200), (b"auth", 401), (b"forbidden", 403), (b"down", 503)):
+    for name, code in ((b"ok", 200), (b"auth", 401), (b"forbidden", 403), (b"down", 503),
+                       (b"missing", 404), (b"method", 501)):
         root.putChild(name, Status(code))
     root.putChild(b"big", Status(200, 8 * 1024 * 1024))
     return Site(root)
@@ -496,16 +497,19 @@ class ProbeTests(TestCase):
     @inlineCallbacks
     def test_https(self) -> Any:
         """
-        HTTPS: any status below 500 is a working service (401 and 403 are
-        normal for authenticated ones), 5xx is not; the body is never read.
+        HTTPS: a service is there when it answers, 401 and 403 included
+        (authenticated services) and 501 (another method wanted); 404 means
+        the advertised URL is wrong and 5xx that the service fails; the body
+        is never read.
         """
         for path, ok in (("ok", True), ("auth", True), ("forbidden", True), ("down", False),
-                         ("big", True)):
+                         ("big", True), ("missing", False), ("method", True)):
             tracking, port = self.serve(_site(), CERTIFICATES.good)
             url = f"https://localhost:{port}/{path}"
             result = yield probe(Target("https", "localhost", port, SSL, url=url), reactor,
                                  CERTIFICATES.trust, 5)
-            code = {"ok": 200, "auth": 401, "forbidden": 403, "down": 503, "big": 200}[path]
+            code = {"ok": 200, "auth": 401, "forbidden": 403, "down": 503, "big": 200,
+                    "missing": 404, "method": 501}[path]
             self.assertEqual(result.ok, ok, result.error)
             self.assertEqual(result.detail, f"HTTP {code}")
             self.assertEqual(result.error, None if ok else f"HTTP {code}")

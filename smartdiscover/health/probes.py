@@ -107,6 +107,10 @@ def probe(target: Target, reactor: Any, trust: IOpenSSLTrustRoot | None = None,
     return Deferred.fromCoroutine(_Probe(target, reactor, trust, timeout).run())
 
 
+_URL_MISSING = frozenset({404, 410})
+_URL_THERE = frozenset({501})
+
+
 def days_left(expires: datetime.datetime, now: datetime.datetime) -> float:
     """
     Days from C{now} until C{expires}, negative once expired: what expiry
@@ -730,6 +734,11 @@ class _Probe:
                                                    datagrams, request, interval * 2)
 
     async def _https(self) -> None:
+        """
+        GET the URL: a service is there when it answers, even 401 or 403
+        (it wants credentials) or 405/501 (it wants another method); 404
+        and 410 mean the advertised URL is wrong, other 5xx that it fails.
+        """
         t = self._target
         host = f"[{t.host}]" if ":" in t.host else t.host
         url = t.url or f"https://{host}:{t.port}/"
@@ -741,7 +750,8 @@ class _Probe:
                                        Headers({b"User-Agent": [_USER_AGENT]}))
         # The body is never read: closing the connection drops it.
         self._detail = f"HTTP {response.code}"
-        if response.code >= 500:
+        if response.code in _URL_MISSING or (response.code >= 500
+                                             and response.code not in _URL_THERE):
             raise _Unexpected(self._detail)
 
     def _http_endpoint(self, uri: URI) -> IStreamClientEndpoint:
