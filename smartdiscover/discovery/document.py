@@ -21,8 +21,10 @@ def child(parent: etree._Element, tag: str, text: str | None = None) -> etree._E
     """
     Append C{<tag>text</tag>} to C{parent}, in C{parent}'s namespace.
     """
-    namespace = etree.QName(parent).namespace
-    element = etree.SubElement(parent, f"{{{namespace}}}{tag}" if namespace else tag)
+    parent_tag = parent.tag
+    if parent_tag[0] == "{":  # "{namespace}Local": reuse the "{namespace}" part
+        tag = parent_tag[:parent_tag.index("}") + 1] + tag
+    element = etree.SubElement(parent, tag)
     if text is not None:
         element.text = text
     return element

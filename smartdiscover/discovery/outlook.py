@@ -5,6 +5,7 @@ Outlook POX Autodiscover answers (MS-OXDSCLI; PROTOCOLS.md sections 2.4-2.10).
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from datetime import datetime
 
 from lxml import etree
@@ -61,13 +62,34 @@ def _response() -> tuple[etree._Element, etree._Element]:
     return root, response
 
 
+_RENDERED: OrderedDict[tuple[int, Principal, bool], tuple[Catalogue, bytes]] = OrderedDict()
+RENDER_CACHE_SIZE = 4096
+
+
 def render_settings(catalogue: Catalogue, principal: Principal,
                     extensions: bool = True) -> bytes:
     """
     The settings document: User, then an Account with one Protocol per
     offered service, standard Types first, then (with C{extensions}) every
     other service.
+
+    A document depends only on its arguments, and building one costs a few
+    hundred microseconds: the last few thousand are kept.  A new model has
+    new catalogues, so a reload never serves a stale document.
     """
+    key = (id(catalogue), principal, extensions)
+    hit = _RENDERED.get(key)
+    if hit is not None and hit[0] is catalogue:
+        _RENDERED.move_to_end(key)
+        return hit[1]
+    document = _render_settings(catalogue, principal, extensions)
+    _RENDERED[key] = (catalogue, document)
+    if len(_RENDERED) > RENDER_CACHE_SIZE:
+        _RENDERED.popitem(last=False)
+    return document
+
+
+def _render_settings(catalogue: Catalogue, principal: Principal, extensions: bool) -> bytes:
     ttl_hours = catalogue.ttl_hours
     root, response = _response()
     user = child(response, "User")
