@@ -59,6 +59,7 @@ def split_address(address: str) -> tuple[str, str]:
     return local, normalize_domain(domain)
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str, case_sensitive_local: bool = False) -> str:
     """
     Return the key under which C{address} is looked up.

@@ -167,10 +167,14 @@ class LimitedRequest(server.Request):
         self.channel.transport.write(raw_response(b"413 Payload Too Large"))
         self.channel.transport.loseConnection()
 
+    _secured = False
+
     def render(self, resrc: IResource) -> None:
-        self.responseHeaders.removeHeader(b"server")
-        for name, value in SECURITY_HEADERS:
-            self.setHeader(name, value)
+        if not self._secured:  # rendering an avatar renders a second time
+            self._secured = True
+            self.responseHeaders.removeHeader(b"server")
+            for name, value in SECURITY_HEADERS:
+                self.setHeader(name, value)
         super().render(resrc)
 
 
