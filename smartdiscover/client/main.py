@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -128,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(check: Check) -> None:
-    print(line(check), flush=True)
+    try:
+        print(line(check), flush=True)
+    except BrokenPipeError:  # the reader (e.g. head) is gone: keep checking quietly
+        sys.stdout = open(os.devnull, "w")
 
 
 async def _probe(reactor: Any, options: Options, server: tuple[str, int] | None,
