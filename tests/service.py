@@ -5,9 +5,11 @@ loopback for integration tests.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -45,14 +47,26 @@ class RunningService:
         self._wait_listening()
 
     def _wait_listening(self) -> None:
+        """
+        Until the reactor runs: the port accepts before that (services bind
+        in startService), but only a running reactor answers, and only then
+        are its SIGTERM/SIGINT handlers installed.
+        """
         deadline = time.monotonic() + START_TIMEOUT
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"twistd exited with {self.process.returncode}:\n{self.log()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                connection = http.client.HTTPSConnection("127.0.0.1", self.port,
+                                                         context=context, timeout=2)
+                connection.request("GET", "/health/live")
+                connection.getresponse().read()
+                connection.close()
                 return
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"twistd did not listen on {self.port}:\n{self.log()}")
