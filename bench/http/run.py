@@ -1,7 +1,7 @@
 """
 HTTP throughput: SmartDiscover's authenticated POX answer against a bare
-twisted.web resource serving the same bytes, over TLS with the same
-certificate, in one run.
+twisted.web resource and nginx (one worker) serving the same bytes, over
+TLS with the same certificate, in one run.
 
     python bench/http/run.py [--requests 20000] [--runs 3]
 
@@ -9,7 +9,7 @@ Keep-alive POSTs with h2load (--h1; the credentials are cached after the
 first request) and new connections per request with wrk (Connection: close).
 Prints requests/s (median of --runs), p50/p99 latency from h2load, failed
 requests, and SmartDiscover's ratio to the reference.  Servers on CPU 0,
-load generators on CPU 1.  Needs h2load (nghttp2-client) and wrk.
+load generators on CPU 1.  Needs h2load (nghttp2-client), wrk and nginx.
 """
 
 from __future__ import annotations
@@ -36,6 +36,32 @@ BODY = (b'<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://sche
         b'exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>'
         b'</Request></Autodiscover>')
 AUTH = "Basic " + base64.b64encode(b"demo@example.test:demo-password").decode()
+
+
+# One worker, the same certificate, the answer as a static file for any method.
+NGINX = """
+daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {work}/tls/server.crt;
+        ssl_certificate_key {work}/tls/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location = /autodiscover/autodiscover.xml {{
+            default_type "text/xml; charset=utf-8";
+            alias {work}/answer.xml;
+            # Static files refuse POST (405): serve them as to a GET instead.
+            error_page 405 =200 $uri;
+        }}
+    }}
+}}
+"""
 
 
 def free_port() -> int:
@@ -71,6 +97,9 @@ def h2load(url: str, body: Path, requests: int) -> tuple[float, float, float, in
         capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"([\d.]+) req/s", out).group(1))
     failed = int(re.search(r"(\d+) failed", out).group(1))
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if codes is not None:
+        failed = max(failed, requests - int(codes.group(1)))  # a wrong answer is a failure
     # h2load prints min, max, mean and sd per request, no percentiles: the mean is kept.
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out).group(1)
     return rate, _ms(mean), 0.0, failed
@@ -96,11 +125,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="of each wrk run")
     args = parser.parse_args()
-    for tool in ("h2load", "wrk"):
+    for tool in ("h2load", "wrk", "nginx"):
         if not shutil.which(tool):
-            print(f"{tool} is missing: apt-get install nghttp2-client wrk", file=sys.stderr)
+            print(f"{tool} is missing: apt-get install nghttp2-client wrk nginx",
+                  file=sys.stderr)
             return 2
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    work.chmod(0o755)  # nginx's workers (not root) read the answer file
     processes: list[subprocess.Popen[bytes]] = []
     try:
         ours, bare = free_port(), free_port()
@@ -129,8 +160,15 @@ def main() -> int:
             str(work / "tls" / "server.crt"), str(work / "tls" / "server.key"),
             str(work / "answer.xml")]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait(bare)
+        reference = free_port()
+        (work / "nginx.conf").write_text(NGINX.format(work=work, port=reference))
+        processes.append(subprocess.Popen(pinned(0, [
+            "nginx", "-c", str(work / "nginx.conf"), "-p", str(work)]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait(reference)
         results: dict[str, dict[str, list[float]]] = {}
-        for name, port in (("smartdiscover", ours), ("bare twisted.web", bare)):
+        for name, port in (("smartdiscover", ours), ("bare twisted.web", bare),
+                           ("nginx", reference)):
             url = f"https://127.0.0.1:{port}/autodiscover/autodiscover.xml"
             runs = [h2load(url, work / "body.xml", args.requests) for _ in range(args.runs)]
             closes = [wrk_close(f"https://127.0.0.1:{port}/autodiscover/autodiscover.xml",
@@ -142,15 +180,19 @@ def main() -> int:
             process.terminate()
             process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+    if "nginx" in results and not results["nginx"]["keepalive"]:
+        return 1
     for name, r in results.items():
         print(f"{name:18} keep-alive {statistics.median(r['keepalive']):8.0f} req/s "
               f"(runs {', '.join(f'{x:.0f}' for x in r['keepalive'])}), mean "
               f"{statistics.median(r['mean_ms']):.1f} ms, failed {int(sum(r['failed']))}; "
               f"new connection {statistics.median(r['close']):6.0f} req/s")
-    ours_r, bare_r = results["smartdiscover"], results["bare twisted.web"]
-    keepalive = statistics.median(ours_r["keepalive"]) / statistics.median(bare_r["keepalive"])
-    close = statistics.median(ours_r["close"]) / statistics.median(bare_r["close"])
-    print(f"ratio keep-alive {keepalive:.2f}, new connection {close:.2f}")
+    ours_r = results["smartdiscover"]
+    for name in ("bare twisted.web", "nginx"):
+        other = results[name]
+        keepalive = statistics.median(ours_r["keepalive"]) / statistics.median(other["keepalive"])
+        close = statistics.median(ours_r["close"]) / statistics.median(other["close"])
+        print(f"smartdiscover / {name}: keep-alive {keepalive:.2f}, new connection {close:.2f}")
     return 0
 
 
