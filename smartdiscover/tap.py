@@ -14,6 +14,7 @@ from twisted.application import strports
 from twisted.application.service import IService, MultiService
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.ssl import Certificate, platformTrust, trustRootFromCertificates
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -26,7 +27,7 @@ from smartdiscover.auth.ldap import LDAPChecker
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
-from smartdiscover.config.model import DNSSettings, Model
+from smartdiscover.config.model import DNSSettings, HTTPSListener, Model, TCPListener
 from smartdiscover.dns.server import Zones, build_zones, dns_service
 from smartdiscover.dns.table import Table
 from smartdiscover.health.endpoints import AdvertisedModel, advertised
@@ -41,6 +42,7 @@ from smartdiscover.metrics import (
 from smartdiscover.systemd import SystemdNotifier
 from smartdiscover.web.health import HealthResource
 from smartdiscover.web.metrics import MetricsResource
+from smartdiscover.web.proxy import ProxyV2Factory
 from smartdiscover.config.sighup import ReloadOnSignal
 from smartdiscover.web.devcert import create_development_certificate, development_names
 from smartdiscover.web.redirect import RedirectToHTTPS
@@ -122,14 +124,10 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     tree.putChild(b"health", HealthResource(store, monitor, reactor, lambda: top.running))
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
-    https = model.https
-    strports.service(_listen_description(https.port, https.interface, https.backlog),
-                     TLSMemoryBIOFactory(tls, False, site), reactor=reactor).setServiceParent(top)
+    _listener(model.https, TLSMemoryBIOFactory(tls, False, site), reactor).setServiceParent(top)
     if model.http is not None:
-        http = model.http
-        strports.service(_listen_description(http.port, http.interface, http.backlog),
-                         SmartSite(RedirectToHTTPS(advertised_model), reactor=reactor),
-                         reactor=reactor).setServiceParent(top)
+        _listener(model.http, SmartSite(RedirectToHTTPS(advertised_model), reactor=reactor),
+                  reactor).setServiceParent(top)
     if model.dns is not None:
         zones = Zones(Table(), model.dns, reactor.seconds)
         store.subscribe(lambda new: _prepare_zones(advertised(new, monitor.down)),
@@ -198,6 +196,19 @@ def _ensure_certificate(model: Model) -> None:
               "{certificate} (key: {key}); configure a real one for production",
               names=", ".join(names), certificate=str(https.certificate),
               key=str(https.private_key))
+
+
+def _listener(listener: HTTPSListener | TCPListener, factory: IProtocolFactory,
+              reactor: Any) -> IService:
+    """
+    The TCP listener for C{factory}; with C{haproxy:}, every connection must
+    first send a PROXY protocol v2 header, which gives the client's address.
+    """
+    if listener.proxy_protocol:
+        factory = ProxyV2Factory(factory)
+    return strports.service(
+        _listen_description(listener.port, listener.interface, listener.backlog),
+        factory, reactor=reactor)
 
 
 def _listen_description(port: int, interface: str | None, backlog: int | None) -> str:

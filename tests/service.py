@@ -53,15 +53,11 @@ class RunningService:
         are its SIGTERM/SIGINT handlers installed.
         """
         deadline = time.monotonic() + START_TIMEOUT
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"twistd exited with {self.process.returncode}:\n{self.log()}")
             try:
-                connection = http.client.HTTPSConnection("127.0.0.1", self.port,
-                                                         context=context, timeout=2)
+                connection = self.probe_connection()
                 connection.request("GET", "/health/live")
                 connection.getresponse().read()
                 connection.close()
@@ -70,6 +66,15 @@ class RunningService:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"twistd did not listen on {self.port}:\n{self.log()}")
+
+    def probe_connection(self) -> http.client.HTTPConnection:
+        """
+        The unverified HTTPS connection that start-up waits for.
+        """
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=2)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -240,6 +240,31 @@ class LoadValidTests(_ConfigTestCase):
                                 + "[hosts]\nmail.example.test = 192.0.2.10\n"))
         self.assertEqual((model.dns.listen.host, model.dns.listen.port), ("127.0.0.1", 53))
 
+    def test_listeners_behind_haproxy(self) -> None:
+        """
+        Twisted's C{haproxy:} prefix in front of C{https} and C{http} sets
+        C{proxy_protocol}; everything after it is parsed as without it.
+        Without the prefix, C{proxy_protocol} is off.
+        """
+        model = load(self.write())
+        self.assertFalse(model.https.proxy_protocol)
+        ini = edit("https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt",
+                   "https = haproxy:ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
+                   ":interface=\\:\\::backlog=50\n"
+                   "http = haproxy:tcp:8080:interface=127.0.0.1")
+        model = load(self.write(ini))
+        directory = model.source.parent
+        self.assertTrue(model.https.proxy_protocol)
+        self.assertEqual((model.https.port, model.https.interface, model.https.backlog),
+                         (8443, "::", 50))
+        self.assertEqual(model.https.private_key, directory / "tls" / "server.key")
+        self.assertEqual(model.https.certificate, directory / "tls" / "server.crt")
+        self.assertEqual(model.http, TCPListener(8080, "127.0.0.1", None, proxy_protocol=True))
+        # One listener behind HAProxy, the other not.
+        model = load(self.write(edit("ttl = 1", "ttl = 1\nhttp = haproxy:tcp:8080")))
+        self.assertFalse(model.https.proxy_protocol)
+        self.assertTrue(model.http.proxy_protocol)
+
     def test_defaults_when_keys_absent(self) -> None:
         """
         Without C{ttl} the TTL is one hour; without C{backend} the backend
@@ -760,6 +785,36 @@ class LoadErrorTests(_ConfigTestCase):
                       "tcp:8080:interface=localhost", "interface=127.0.0.1"]:
             self.assert_only_problem(edit("ttl = 1", f"ttl = 1\nhttp = {value}"),
                                      "server", "http")
+
+    def test_bad_haproxy_prefix(self) -> None:
+        """
+        C{haproxy:} must be followed by the listener's own description, once
+        and in lower case; the message shows both forms.  Errors after the
+        prefix are the same as without it.
+        """
+        https = "ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
+        for value in ["haproxy", "haproxy:", f"haproxy:haproxy:{https}", f"HAProxy:{https}",
+                      "haproxy:tcp:8443", f"ssl:8443:haproxy:{https[9:]}", "proxy:" + https]:
+            self.assert_only_problem(edit(https, value), "server", "https",
+                                     "must look like ssl:PORT", "haproxy:ssl:")
+        self.assert_only_problem(edit(https, f"{https}:haproxy"),
+                                 "server", "https", "positional 'haproxy' after a keyword")
+        self.assert_only_problem(edit(https, f"haproxy:{https}:proxy=v2"),
+                                 "server", "https", "unknown parameter proxy")
+        self.assert_only_problem(edit(https, f"haproxy:{https}:interface=localhost"),
+                                 "server", "https", "'localhost'", "IP address")
+        self.assert_only_problem(edit(https, "haproxy:ssl:8443:certKey=tls/server.crt"),
+                                 "server", "https", "privateKey")
+        for value in ["haproxy", "haproxy:", "haproxy:ssl:8080", "haproxy:haproxy:tcp:8080",
+                      "haproxy:8080", "tcp:8080:haproxy"]:
+            self.assert_only_problem(edit("ttl = 1", f"ttl = 1\nhttp = {value}"),
+                                     "server", "http", "must look like tcp:PORT",
+                                     "haproxy:tcp:")
+        for value, fragment in [("haproxy:tcp:8080:foo=bar", "unknown parameter foo"),
+                                ("haproxy:tcp:65536", "port number"),
+                                ("haproxy:tcp:8080:backlog=-1", "negative")]:
+            self.assert_only_problem(edit("ttl = 1", f"ttl = 1\nhttp = {value}"),
+                                     "server", "http", fragment)
 
     def test_bad_dns_address(self) -> None:
         """

@@ -121,6 +121,7 @@ class HTTPSListener:
     backlog: int | None
     certificate: Path
     private_key: Path
+    proxy_protocol: bool = False  # haproxy: every connection starts with a PROXY v2 header
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class TCPListener:
     port: int
     interface: str | None  # None: every address, IPv4 and IPv6
     backlog: int | None
+    proxy_protocol: bool = False  # haproxy: every connection starts with a PROXY v2 header
 
 
 @dataclass(frozen=True)

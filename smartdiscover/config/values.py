@@ -131,14 +131,28 @@ def split_endpoint(description: str) -> tuple[list[str], dict[str, str]]:
     return args, kwargs
 
 
-def https_endpoint(value: str, base: Path) -> HTTPSListener:
+PROXY_PREFIX = "haproxy"  # Twisted's prefix for a listener behind a PROXY protocol sender
+
+
+def _behind_proxy(value: str) -> tuple[list[str], dict[str, str], bool]:
     """
-    C{ssl:PORT:privateKey=KEY[:certKey=CERT][:interface=IP][:backlog=N]},
-    paths relative to C{base}.
+    Split an endpoint description, and strip a leading C{haproxy:}: whether
+    every connection starts with a PROXY protocol header.
     """
     args, kwargs = split_endpoint(value)
+    proxied = bool(args) and args[0] == PROXY_PREFIX
+    return (args[1:] if proxied else args), kwargs, proxied
+
+
+def https_endpoint(value: str, base: Path) -> HTTPSListener:
+    """
+    C{[haproxy:]ssl:PORT:privateKey=KEY[:certKey=CERT][:interface=IP][:backlog=N]},
+    paths relative to C{base}.
+    """
+    args, kwargs, proxied = _behind_proxy(value)
     if len(args) != 2 or args[0] != "ssl":
-        raise ValueError("must look like ssl:PORT:privateKey=KEY:certKey=CERT")
+        raise ValueError("must look like ssl:PORT:privateKey=KEY:certKey=CERT "
+                         "(haproxy:ssl:... behind HAProxy)")
     unknown = set(kwargs) - {"privateKey", "certKey", "interface", "backlog"}
     if unknown:
         raise ValueError("unknown parameter " + ", ".join(sorted(unknown))
@@ -156,23 +170,24 @@ def https_endpoint(value: str, base: Path) -> HTTPSListener:
                          "only created when both files are missing)")
     backlog = non_negative_int(kwargs["backlog"]) if "backlog" in kwargs else None
     interface = ip(kwargs["interface"]) if kwargs.get("interface") else None
-    return HTTPSListener(port(args[1]), interface, backlog, cert, key)
+    return HTTPSListener(port(args[1]), interface, backlog, cert, key, proxied)
 
 
 def tcp_endpoint(value: str) -> TCPListener:
     """
-    C{tcp:PORT[:interface=IP][:backlog=N]}.
+    C{[haproxy:]tcp:PORT[:interface=IP][:backlog=N]}.
     """
-    args, kwargs = split_endpoint(value)
+    args, kwargs, proxied = _behind_proxy(value)
     if len(args) != 2 or args[0] != "tcp":
-        raise ValueError("must look like tcp:PORT[:interface=ADDRESS]")
+        raise ValueError("must look like tcp:PORT[:interface=ADDRESS] "
+                         "(haproxy:tcp:... behind HAProxy)")
     unknown = set(kwargs) - {"interface", "backlog"}
     if unknown:
         raise ValueError("unknown parameter " + ", ".join(sorted(unknown))
                          + " (known: interface, backlog)")
     backlog = non_negative_int(kwargs["backlog"]) if "backlog" in kwargs else None
     interface = ip(kwargs["interface"]) if kwargs.get("interface") else None
-    return TCPListener(port(args[1]), interface, backlog)
+    return TCPListener(port(args[1]), interface, backlog, proxied)
 
 
 def udp_address(value: str) -> UDPAddress:

@@ -1,0 +1,588 @@
+"""
+Listening behind HAProxy (C{haproxy:} in front of a listener): the PROXY
+protocol v2 header parsed before TLS (L{smartdiscover.web.proxy}), the
+client address it names reaching the guard and the log in the real
+service, hostile headers dropped, and two instances behind Debian's real
+haproxy with the configuration docs/scaling.md shows.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import re
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from smartdiscover import tap
+from smartdiscover.web.proxy import (
+    SIGNATURE,
+    InvalidHeader,
+    ProxyV2Factory,
+    header_size,
+    parse_header,
+)
+from smartdiscover.web.site import REQUEST_DEADLINE, SmartChannel
+from tests.helpers import DEMO_PASSWORD, MINIMAL_INI, edit, write_config
+from tests.service import PROJECT_ROOT, RunningService, free_port
+from tests.test_service import REQUEST, basic
+from tests.test_web import RecordingTransport
+
+HTTPS = "https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
+
+
+def proxy_header(source: str, source_port: int = 40000, destination: str | None = None,
+                 destination_port: int = 443, command: int = 0x21,
+                 extra: bytes = b"") -> bytes:
+    """
+    A PROXY v2 header for a TCP connection from C{source}; C{extra} (TLVs)
+    follows the addresses.
+    """
+    client = ipaddress.ip_address(source)
+    server = ipaddress.ip_address(destination or ("127.0.0.1" if client.version == 4
+                                                  else "::1"))
+    block = (client.packed + server.packed + struct.pack("!HH", source_port, destination_port)
+             + extra)
+    return raw_header(command, 0x11 if client.version == 4 else 0x21, block)
+
+
+def raw_header(command: int, family: int, block: bytes) -> bytes:
+    return SIGNATURE + bytes([command, family]) + struct.pack("!H", len(block)) + block
+
+
+class HeaderTests(SynchronousTestCase):
+    """
+    L{header_size} and L{parse_header}: version 2 only, addresses as a
+    direct TCP connection gives them.
+    """
+
+    def test_ipv4(self) -> None:
+        """
+        Client and proxy addresses and ports of a TCP over IPv4 header.
+        """
+        self.assertEqual(parse_header(proxy_header("192.0.2.1", 5555, "198.51.100.2", 443)),
+                         (IPv4Address("TCP", "192.0.2.1", 5555),
+                          IPv4Address("TCP", "198.51.100.2", 443)))
+
+    def test_ipv6_compressed(self) -> None:
+        """
+        IPv6 addresses come out compressed, as a socket gives them.
+        """
+        self.assertEqual(parse_header(proxy_header("2001:db8::7", 6000, "2001:db8:0:1::1")),
+                         (IPv6Address("TCP", "2001:db8::7", 6000),
+                          IPv6Address("TCP", "2001:db8:0:1::1", 443)))
+
+    def test_ipv4_mapped(self) -> None:
+        """
+        An IPv4-mapped IPv6 address (HAProxy on a dual-stack socket) is the
+        IPv4 address, so the guard counts it in its /24.
+        """
+        source, destination = parse_header(proxy_header("::ffff:192.0.2.1", 7000,
+                                                        "::ffff:10.0.0.1"))
+        self.assertEqual(source, IPv4Address("TCP", "192.0.2.1", 7000))
+        self.assertEqual(destination, IPv4Address("TCP", "10.0.0.1", 443))
+
+    def test_tlvs_after_the_addresses(self) -> None:
+        """
+        Type-length-value extensions after the addresses (HAProxy may send
+        the authority, a unique id, a CRC) are skipped.
+        """
+        authority = b"\x02" + struct.pack("!H", 17) + b"mail.example.test"
+        header = proxy_header("192.0.2.1", extra=authority + b"\x04\x00\x04abcd")
+        self.assertEqual(header_size(header + b"\x16\x03\x01"), len(header))
+        self.assertEqual(parse_header(header)[0], IPv4Address("TCP", "192.0.2.1", 40000))
+
+    def test_without_client_address(self) -> None:
+        """
+        LOCAL (HAProxy's health checks), UNSPEC and UNIX headers name no
+        client: the connection keeps its own addresses.
+        """
+        for header in [proxy_header("192.0.2.1", command=0x20),
+                       raw_header(0x20, 0x00, b""),
+                       raw_header(0x21, 0x00, b""),
+                       raw_header(0x21, 0x31, b"/run/a".ljust(108, b"\0") * 2),
+                       raw_header(0x21, 0x32, b"\0" * 216)]:
+            self.assertEqual(parse_header(header), (None, None), header)
+
+    def test_prefixes_wait(self) -> None:
+        """
+        Every prefix of a valid header asks for more (C{None} under the 16
+        fixed bytes, the full size after), never refuses: a header split
+        across reads is read whole.
+        """
+        header = proxy_header("2001:db8::7")
+        for end in range(16):
+            self.assertIsNone(header_size(header[:end]))
+        for end in range(16, len(header) + 1):
+            self.assertEqual(header_size(header[:end]), len(header))
+
+    def test_invalid(self) -> None:
+        """
+        Garbage, a version 1 header, another version or command, an unknown
+        family, a short address block, or a header whose length runs past
+        the bytes given are refused.
+        """
+        good = proxy_header("192.0.2.1")
+        for data in [b"GET / HTTP/1.1\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+                     b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 443\r\n", SIGNATURE[:5] + b"X",
+                     good[:12] + b"\x11" + good[13:], good[:12] + b"\x22" + good[13:],
+                     good[:12] + b"\x31" + good[13:]]:
+            self.assertRaises(InvalidHeader, header_size, data)
+            self.assertRaises(InvalidHeader, parse_header, data)
+        for family in (0x13, 0x41, 0x10, 0x01):
+            self.assertRaises(InvalidHeader, parse_header, raw_header(0x21, family, good[16:]))
+        self.assertRaises(InvalidHeader, parse_header, raw_header(0x21, 0x11, good[16:20]))
+        self.assertRaises(InvalidHeader, parse_header, raw_header(0x21, 0x21, good[16:]))
+        self.assertRaises(InvalidHeader, parse_header, good[:-1])
+
+
+class ServiceTreeTests(SynchronousTestCase):
+    """
+    The listeners C{makeService} builds from C{haproxy:}, driven in memory:
+    the header's address through TLS to the HTTP channel, and what becomes
+    of a connection that sends anything else.
+    """
+
+    def make(self, https: str, http: str | None = None) -> MemoryReactorClock:
+        ini = edit(HTTPS, f"https = {https}")
+        if http is not None:
+            ini = edit("ttl = 1", f"ttl = 1\nhttp = {http}", ini)
+        path = write_config(Path(self.mktemp()).absolute(), ini)
+        options = tap.Options()
+        options.parseOptions(["--config", str(path)])
+        reactor = MemoryReactorClock()
+        service = tap.makeService(options, reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        return reactor
+
+    def connect(self, reactor: MemoryReactorClock, port: int) -> tuple[Any, RecordingTransport]:
+        [factory] = [f for p, f, _, _ in reactor.tcpServers if p == port]
+        peer = IPv4Address("TCP", "127.0.0.1", 50000)
+        protocol = factory.buildProtocol(peer)
+        transport = RecordingTransport(peerAddress=peer,
+                                       hostAddress=IPv4Address("TCP", "127.0.0.1", port))
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_plain_listener_unchanged(self) -> None:
+        """
+        Without C{haproxy:}, the HTTPS listener is the TLS factory itself.
+        """
+        reactor = self.make("ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt")
+        self.assertIsInstance(reactor.tcpServers[0][1], TLSMemoryBIOFactory)
+
+    def test_address_reaches_the_http_channel(self) -> None:
+        """
+        With C{haproxy:ssl:}, the listener reads the header first (here one
+        byte at a time) and TLS, then HTTP, see its addresses; port and
+        interface are the configured ones.
+        """
+        reactor = self.make("haproxy:ssl:8443:interface=127.0.0.1:"
+                            "privateKey=tls/server.key:certKey=tls/server.crt")
+        [(port, factory, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (8443, "127.0.0.1"))
+        self.assertIsInstance(factory, ProxyV2Factory)
+        self.assertIsInstance(factory.wrappedFactory, TLSMemoryBIOFactory)
+        protocol, transport = self.connect(reactor, 8443)
+        for byte in proxy_header("203.0.113.7", 40001, "198.51.100.1", 443):
+            protocol.dataReceived(bytes([byte]))
+        channel = protocol.wrappedProtocol.wrappedProtocol
+        self.assertIsInstance(channel, SmartChannel)
+        self.assertEqual(channel.getPeer(), IPv4Address("TCP", "203.0.113.7", 40001))
+        self.assertEqual(channel.getHost(), IPv4Address("TCP", "198.51.100.1", 443))
+        self.assertFalse(transport.disconnecting)
+
+    def test_redirect_listener(self) -> None:
+        """
+        C{http = haproxy:tcp:...}: a request after the header gets the
+        redirect; without the header, the connection is dropped unanswered.
+        """
+        reactor = self.make("ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt",
+                            "haproxy:tcp:8080")
+        protocol, transport = self.connect(reactor, 8080)
+        protocol.dataReceived(proxy_header("2001:db8::7")
+                              + b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 302 "), transport.value())
+        self.assertEqual(protocol.wrappedProtocol.getPeer(),
+                         IPv6Address("TCP", "2001:db8::7", 40000))
+        protocol, transport = self.connect(reactor, 8080)
+        with capturedLogs() as events:
+            protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        self.assertEqual(transport.value(), b"")
+        self.assertTrue(transport.aborted)
+        self.assertIn("dropped: no PROXY v2 signature",
+                      " ".join(e["log_format"].format(**e) for e in events))
+
+    def test_hostile_headers_dropped_at_once(self) -> None:
+        """
+        Garbage, a TLS ClientHello without a header, a version 1 header and
+        a header with an unknown family are dropped on arrival; the wrapped
+        protocol never sees a byte, and the log says why.
+        """
+        reactor = self.make(
+            "haproxy:ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt")
+        good = proxy_header("192.0.2.1")
+        for data, why in [(b"\x00" * 64, "no PROXY v2 signature"),
+                          (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", "no PROXY v2"),
+                          (b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 443\r\n", "a PROXY v1 header"),
+                          (good[:13] + b"\x41" + good[14:], "address family 0x41"),
+                          (good[:12] + b"\x22", "version and command 0x22")]:
+            protocol, transport = self.connect(reactor, 8443)
+            tls = protocol.wrappedProtocol
+            with capturedLogs() as events:
+                protocol.dataReceived(data)
+                protocol.dataReceived(good)  # too late: ignored
+            self.assertTrue(transport.aborted, data)
+            self.assertEqual(transport.value(), b"")
+            self.assertEqual(tls.getPeer(), IPv4Address("TCP", "127.0.0.1", 50000))
+            logged = " ".join(e["log_format"].format(**e) for e in events)
+            self.assertIn(f"connection from 127.0.0.1 dropped: {why}", logged)
+
+    def test_stalled_header_meets_the_request_deadline(self) -> None:
+        """
+        A header that stops half-way is held no longer than a request: the
+        HTTP channel's deadline, armed at the accept, aborts it.
+        """
+        reactor = self.make(
+            "haproxy:ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt")
+        protocol, transport = self.connect(reactor, 8443)
+        protocol.dataReceived(proxy_header("192.0.2.1")[:20])
+        reactor.advance(REQUEST_DEADLINE - 0.1)
+        self.assertFalse(transport.disconnecting)
+        reactor.advance(0.2)
+        self.assertTrue(transport.aborted)
+
+
+class ProxiedService(RunningService):
+    """
+    A service whose HTTPS listener is behind HAProxy: start-up waits through
+    a PROXY header, as HAProxy's health check does.
+    """
+
+    def probe_connection(self) -> http.client.HTTPConnection:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return ProxiedHTTPS(self.port, raw_header(0x20, 0x00, b""), context, timeout=2)
+
+
+class ProxiedHTTPS(http.client.HTTPConnection):
+    """
+    HTTPS to 127.0.0.1:C{port} after C{header}, as HAProxy forwards it.
+    """
+
+    def __init__(self, port: int, header: bytes, context: ssl.SSLContext,
+                 timeout: float = 10) -> None:
+        super().__init__("127.0.0.1", port, timeout=timeout)
+        self._header = header
+        self._context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        raw.sendall(self._header)
+        self.sock = self._context.wrap_socket(raw, server_hostname="mail.example.test")
+
+
+class ProxiedServiceTests(SynchronousTestCase):
+    """
+    The real service (twistd) with C{https = haproxy:ssl:...}, spoken to
+    over loopback with hand-made PROXY v2 headers and real TLS.
+    """
+
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp()).absolute()
+        self.port = free_port()
+        ini = edit(HTTPS, f"https = haproxy:ssl:{self.port}:interface=127.0.0.1:"
+                   "privateKey=tls/server.key:certKey=tls/server.crt", MINIMAL_INI)
+        ini = edit("backend = passwd\n", "backend = passwd\nfailure_delay = 0\n"
+                   "network_failures = 3\n", ini)
+        self.service = ProxiedService(write_config(self.directory, ini), self.port)
+        self.addCleanup(self.service.stop)
+        self.context = ssl.create_default_context(
+            cafile=str(self.directory / "tls" / "server.crt"))
+
+    def post(self, source: str, password: str) -> int:
+        connection = ProxiedHTTPS(self.port, proxy_header(source), self.context)
+        try:
+            connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
+                               headers={"Authorization": basic("demo@example.test", password),
+                                        "Content-Type": "text/xml"})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+    def wait_for_log(self, text: str) -> None:
+        deadline = time.monotonic() + 5
+        while text not in self.service.log():
+            if time.monotonic() > deadline:
+                self.fail(f"{text!r} not in the log:\n{self.service.log()}")
+            time.sleep(0.02)
+
+    def test_header_source_reaches_the_guard(self) -> None:
+        """
+        The guard and its log lines see the header's source, not the
+        connection's (127.0.0.1): three wrong passwords from 203.0.113.0/24
+        lock that network, so even the right password from another address
+        in it fails, while the same account logs in from 198.51.100.9;
+        IPv6 sources are logged compressed, IPv4-mapped ones as IPv4.
+        """
+        for number in (1, 2, 3):
+            self.assertEqual(self.post(f"203.0.113.{number}", f"wrong-{number}"), 401)
+            self.wait_for_log(f"authentication failed: source=203.0.113.{number} "
+                              "reason=rejected")
+        self.assertEqual(self.post("203.0.113.200", DEMO_PASSWORD), 401)
+        self.wait_for_log("authentication failed: source=203.0.113.200 "
+                          "reason=network-throttled")
+        self.assertEqual(self.post("198.51.100.9", DEMO_PASSWORD), 200)
+        self.wait_for_log("authentication succeeded: source=198.51.100.9 ")
+        self.assertEqual(self.post("2001:db8:0:0:0:0:0:7", "wrong-6"), 401)
+        self.wait_for_log("authentication failed: source=2001:db8::7 reason=rejected")
+        self.assertEqual(self.post("::ffff:192.0.2.44", "wrong-mapped"), 401)
+        self.wait_for_log("authentication failed: source=192.0.2.44 reason=rejected")
+        self.assertNotIn("source=127.0.0.1", self.service.log())
+
+    def test_hostile_headers_and_service_keeps_answering(self) -> None:
+        """
+        Garbage, a version 1 header, a header cut short by the end of the
+        connection and a direct TLS connection (no header) are each closed
+        without a byte in answer; the service answers a proxied request
+        after every one of them.
+        """
+        good = proxy_header("192.0.2.1")
+        attempts = [(b"GET / HTTP/1.0\r\n\r\n" * 4, "no PROXY v2 signature"),
+                    (b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 443\r\n", "a PROXY v1 header"),
+                    (good[:20], "ended inside its PROXY header"),
+                    (good[:12] + b"\x11" + good[13:], "version and command 0x11")]
+        for data, logged in attempts:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw:
+                raw.sendall(data)
+                if logged.startswith("ended"):
+                    raw.shutdown(socket.SHUT_WR)
+                try:
+                    self.assertEqual(raw.recv(1024), b"", data)
+                except ConnectionResetError:
+                    pass
+            self.wait_for_log(logged)
+            self.assertEqual(self.post("198.51.100.9", DEMO_PASSWORD), 200)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw:
+            self.assertRaises((ssl.SSLError, OSError), self.context.wrap_socket, raw,
+                              server_hostname="mail.example.test")
+        self.wait_for_log("connection from 127.0.0.1 dropped: no PROXY v2 signature")
+        self.assertEqual(self.post("198.51.100.9", DEMO_PASSWORD), 200)
+
+
+HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+
+
+def documented_haproxy_config() -> str:
+    """
+    The haproxy block of docs/scaling.md.
+    """
+    text = (PROJECT_ROOT / "docs" / "scaling.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```haproxy\n(.*?)```", text, re.S)
+    return block
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    if text.count(old) != 1:
+        raise AssertionError(f"{old!r} occurs {text.count(old)} times in docs/scaling.md's "
+                             "haproxy block")
+    return text.replace(old, new)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class HAProxyTests(SynchronousTestCase):
+    """
+    Two instances behind Debian's haproxy, run with the configuration of
+    docs/scaling.md: clients reach both, over TLS verified against the
+    instances' shared certificate, and each instance sees the client's own
+    address.
+    """
+
+    def setUp(self) -> None:
+        if HAPROXY is None:
+            raise SkipTest("haproxy is not installed (tests/install-debian-packages)")
+        self.directory = Path(self.mktemp()).absolute()
+        self.instances: list[ProxiedService] = []
+        self.https_ports = []
+        self.http_ports = []
+        for name in ("sd1", "sd2"):
+            https_port, http_port = free_port(), free_port()
+            ini = edit(HTTPS, f"https = haproxy:ssl:{https_port}:interface=127.0.0.1:"
+                       "privateKey=tls/server.key:certKey=tls/server.crt\n"
+                       f"http = haproxy:tcp:{http_port}:interface=127.0.0.1", MINIMAL_INI)
+            # Every login verified, so that every one is logged with its source.
+            ini = edit("backend = passwd\n", "backend = passwd\ncache_ttl = 0\n", ini)
+            config = write_config(self.directory / name, ini)
+            if self.instances:  # one certificate for all, as docs/scaling.md says
+                shutil.copytree(self.directory / "sd1" / "tls", config.parent / "tls")
+            instance = ProxiedService(config, https_port)
+            self.addCleanup(instance.stop)
+            self.instances.append(instance)
+            self.https_ports.append(https_port)
+            self.http_ports.append(http_port)
+        self.certificate = self.directory / "sd1" / "tls" / "server.crt"
+        self.ipv6 = ipv6_loopback()
+        self.port, self.http_port = free_port(), free_port()
+        runtime = Path(tempfile.mkdtemp(prefix="sd-haproxy-"))  # a socket path is short
+        self.addCleanup(shutil.rmtree, runtime, ignore_errors=True)
+        self.socket = runtime / "haproxy.sock"
+        config = self.directory / "haproxy.cfg"
+        config.write_text(self.haproxy_config(), encoding="utf-8")
+        check = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.log_path = self.directory / "haproxy.log"
+        self._log = self.log_path.open("wb")
+        self.addCleanup(self._log.close)
+        self.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)],
+                                        stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        self.addCleanup(self.stop_haproxy)
+        self.wait_listening()
+
+    def haproxy_config(self) -> str:
+        """
+        docs/scaling.md's block with loopback addresses, free ports and the
+        instances' certificate; a global section of our own (no daemon, no
+        user switch, a stats socket to read the health checks).
+        """
+        block = documented_haproxy_config()
+        binds = f"bind 127.0.0.1:{self.port}"
+        if self.ipv6:
+            binds += f"\n    bind [::1]:{self.port}"
+        block = replace_once(block, "bind :::443 v4v6", binds)
+        block = replace_once(block, "bind :::80 v4v6", f"bind 127.0.0.1:{self.http_port}")
+        block = replace_once(block, "/etc/haproxy/smartdiscover.crt", str(self.certificate))
+        for number, ports in enumerate(zip(self.https_ports, self.http_ports), 1):
+            block = replace_once(block, f"10.0.0.1{number}:443", f"127.0.0.1:{ports[0]}")
+            block = replace_once(block, f"10.0.0.1{number}:80", f"127.0.0.1:{ports[1]}")
+        return (f"global\n    stats socket {self.socket} mode 600 level user\n\n" + block)
+
+    def stop_haproxy(self) -> None:
+        if self.haproxy.poll() is None:
+            self.haproxy.terminate()
+            try:
+                self.haproxy.wait(10)
+            except subprocess.TimeoutExpired:
+                self.haproxy.kill()
+                self.haproxy.wait()
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.haproxy.poll() is not None:
+                self.fail(f"haproxy exited with {self.haproxy.returncode}:\n"
+                          + self.log_path.read_text(errors="replace"))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.fail("haproxy did not listen:\n" + self.log_path.read_text(errors="replace"))
+
+    def stats(self) -> dict[tuple[str, str], dict[str, str]]:
+        """
+        HAProxy's "show stat", by (proxy, server).
+        """
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.socket))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        lines = data.decode().splitlines()
+        names = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(names, line.split(","))) for line in lines[1:] if line]
+        return {(row["pxname"], row["svname"]): row for row in rows}
+
+    def post(self, host: str, source: str) -> int:
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        connection = http.client.HTTPSConnection(host, self.port, context=context, timeout=10,
+                                                 source_address=(source, 0))
+        try:
+            connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
+                               headers={"Authorization": basic("demo@example.test",
+                                                               DEMO_PASSWORD),
+                                        "Content-Type": "text/xml"})
+            response = connection.getresponse()
+            body = response.read()
+            self.assertIn(b"<Protocol>", body)
+            return response.status
+        finally:
+            connection.close()
+
+    def wait_for(self, what: str, condition: Any, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail(f"{what}\n--- haproxy:\n" + self.log_path.read_text(errors="replace")
+                          + "".join(f"--- {i.config.parent.name}:\n{i.log()}"
+                                    for i in self.instances))
+            time.sleep(0.05)
+
+    def test_both_instances_see_the_client(self) -> None:
+        """
+        New connections from 127.0.0.2 (not haproxy's 127.0.0.1) go round
+        robin: each instance authenticates the demo user and logs the
+        client's address; from ::1 (IPv6 client, IPv4 backend connection)
+        the instances log ::1.  The plain-HTTP frontend reaches the
+        redirect listener.  HAProxy's TLS health checks of /health/live,
+        sent with a LOCAL PROXY header, pass on both.
+        """
+        for _ in range(4):
+            self.assertEqual(self.post("127.0.0.1", "127.0.0.2"), 200)
+        for instance in self.instances:
+            self.wait_for(f"no success from 127.0.0.2 in {instance.log_path}",
+                          lambda: "authentication succeeded: source=127.0.0.2 "
+                                  in instance.log())
+        if self.ipv6:
+            for _ in range(2):
+                self.assertEqual(self.post("::1", "::1"), 200)
+            for instance in self.instances:
+                self.wait_for(f"no success from ::1 in {instance.log_path}",
+                              lambda: "authentication succeeded: source=::1 " in instance.log())
+        for instance in self.instances:
+            self.assertNotIn("source=127.0.0.1", instance.log())
+            self.assertNotIn("dropped", instance.log())
+        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        connection.request("GET", "/autodiscover/autodiscover.xml",
+                           headers={"Host": "autodiscover.example.test"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        self.assertEqual(response.status, 302)
+        self.assertTrue(response.getheader("Location", "").startswith(
+            "https://mail.example.test:"))
+
+        def checked() -> bool:
+            stats = self.stats()
+            return all(stats[("smartdiscover_https", name)]["check_status"] == "L7OK"
+                       and stats[("smartdiscover_http", name)]["check_status"] == "L4OK"
+                       for name in ("sd1", "sd2"))
+        self.wait_for("health checks did not pass", checked)
