@@ -26,16 +26,20 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests: Counter[tuple[str, str]] = Counter()
+        self._requests: Counter[tuple[str, int]] = Counter()
         self.latency = Histogram("smartdiscover_request_duration_seconds",
                                  "Time from request to response, by format.", ["format"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._latency_by_format: dict[str, Any] = {}  # labels() is slow per request
         self._sources: list[Callable[[], Iterator[Metric]]] = []
         self.registry.register(_Collector(self))
 
     def request_finished(self, format_: str, code: int, seconds: float) -> None:
-        self._requests[(format_, str(code))] += 1
-        self.latency.labels(format_).observe(seconds)
+        self._requests[(format_, code)] += 1
+        latency = self._latency_by_format.get(format_)
+        if latency is None:
+            latency = self._latency_by_format[format_] = self.latency.labels(format_)
+        latency.observe(seconds)
 
     def add_source(self, source: Callable[[], Iterator[Metric]]) -> None:
         """
@@ -56,7 +60,7 @@ class _Collector:
                                        "HTTP requests by format and status code.",
                                        labels=["format", "code"])
         for (format_, code), count in sorted(self._metrics._requests.items()):
-            requests.add_metric([format_, code], count)
+            requests.add_metric([format_, str(code)], count)
         yield requests
         for source in self._metrics._sources:
             yield from source()

@@ -21,6 +21,7 @@ from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.discovery.answer import answer_autodiscover
 from smartdiscover.discovery.outlook import render_error, render_settings
 from smartdiscover.discovery.principal import Principal
+from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
 from tests.helpers import DEMO_HASH, MINIMAL_INI, write_config
 
 # Namespaces spelled out here, independently of the code under test.
@@ -959,3 +960,34 @@ class HostileBodyTests(DocumentAssertions):
             self.assertError(output, 500)
             for raw in (b"<script", b"<b>", b"]]>", b"<z", b"X-Injected", b"evil.test"):
                 self.assertNotIn(raw, output)
+
+
+class RequestCacheTests(SynchronousTestCase):
+    """
+    Small request bodies are parsed once: clients send the same few again
+    and again.  Only successes are kept.
+    """
+
+    def test_same_small_body_parsed_once(self) -> None:
+        """
+        A repeated small body gives the very same parsed request.
+        """
+        body = request("demo@example.test")
+        self.assertIs(parse_request(body), parse_request(bytes(body)))
+
+    def test_invalid_body_rejected_every_time(self) -> None:
+        """
+        A malformed body raises on every call, never an earlier success.
+        """
+        for _ in range(2):
+            self.assertRaises(InvalidRequest, parse_request, b"<Autodiscover")
+
+    def test_large_body_parsed_each_time(self) -> None:
+        """
+        Bodies over the cached size (padded with whitespace) are parsed
+        anew, so the cache never holds more than its small entries.
+        """
+        body = request("demo@example.test") + b" " * CACHED_BODY_SIZE
+        first, second = parse_request(body), parse_request(body)
+        self.assertEqual(first, second)
+        self.assertIsNot(first, second)

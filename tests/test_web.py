@@ -583,6 +583,25 @@ class DeadlineTests(SynchronousTestCase):
         connection.clock.advance(0.01)
         self.assertTrue(connection.transport.aborted)
 
+    def test_keepalive_requests_schedule_no_timer_each(self) -> None:
+        """
+        Requests on a kept-alive connection share one deadline timer: a
+        hundred quick requests schedule at most two calls, and exactly one
+        is pending afterwards (the keep-alive deadline still holds).
+        """
+        connection = Connection(RecordingResource())
+        scheduled = []
+        call_later = connection.clock.callLater
+        connection.channel.callLater = lambda *a, **k: scheduled.append(a) or call_later(*a, **k)
+        for _ in range(100):
+            connection.send(http_request())
+            connection.clock.advance(0.001)
+        self.assertEqual(len(connection.responses()), 100)
+        self.assertLessEqual(len(scheduled), 2)
+        self.assertEqual(len(connection.clock.getDelayedCalls()), 1)
+        connection.clock.advance(30)
+        self.assertTrue(connection.transport.aborted)
+
     def test_no_deadline_while_resource_works(self) -> None:
         """
         Neither the deadline nor the idle timer fires while a resource

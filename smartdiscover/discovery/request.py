@@ -5,6 +5,7 @@ The Autodiscover request body (MS-OXDSCLI 2.2.3; PROTOCOLS.md section 2.3).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from smartdiscover.discovery.xml import UnsafeXML, parse
 
@@ -14,6 +15,10 @@ OUTLOOK_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/outlook/r
 MOBILESYNC_RESPONSE = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 REQUEST_NAMESPACES = (OUTLOOK_REQUEST, MOBILESYNC_REQUEST)
 MAX_FIELD_LENGTH = 1024
+# Clients send the same few bodies again and again; parsing one costs more
+# than the rest of the answer.  Bodies beyond this size are parsed each time.
+CACHED_BODY_SIZE = 2048
+CACHED_BODIES = 1024
 
 
 class InvalidRequest(ValueError):
@@ -65,6 +70,17 @@ def parse_request(body: bytes) -> AutodiscoverRequest:
     @raise InvalidRequest: for anything that is not a well-formed request in
         one of the two request namespaces.
     """
+    if len(body) <= CACHED_BODY_SIZE:
+        return _parse_small(body)  # failures are not cached: they raise
+    return _parse(body)
+
+
+@lru_cache(maxsize=CACHED_BODIES)
+def _parse_small(body: bytes) -> AutodiscoverRequest:
+    return _parse(body)
+
+
+def _parse(body: bytes) -> AutodiscoverRequest:
     if not body.strip():
         return DEFAULT_REQUEST
     try:

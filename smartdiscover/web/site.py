@@ -21,7 +21,6 @@ from twisted.web.resource import IResource
 MAX_BODY = 64 * 1024
 REQUEST_DEADLINE = 10.0  # seconds to send one request, first byte to last
 KEEPALIVE_DEADLINE = 30.0  # seconds between two requests on one connection
-IDLE_TIMEOUT = 30
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"Strict-Transport-Security", b"max-age=63072000"),
@@ -32,13 +31,16 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+# Encoded once: every response starts its headers with these lines.
+_SECURITY_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
+
+
 def raw_response(status: bytes) -> bytes:
     """
     A complete, empty response that closes the connection, for refusals
     written before a request object can answer (413, 414).
     """
-    headers = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
-    return (b"HTTP/1.1 " + status + b"\r\n" + headers
+    return (b"HTTP/1.1 " + status + b"\r\n" + _SECURITY_LINES
             + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
 
@@ -49,7 +51,8 @@ class SmartChannel(http.HTTPChannel):
 
     totalHeadersSize = 8192
     maxHeaders = 50
-    _deadline: IDelayedCall | None = None
+    _deadline: float | None = None  # when the current request or wait must end
+    _timer: IDelayedCall | None = None
     _between_requests = False
 
     def connectionMade(self) -> None:
@@ -64,6 +67,20 @@ class SmartChannel(http.HTTPChannel):
             self._between_requests = False
             self._arm(REQUEST_DEADLINE)
         super().dataReceived(data)
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes,
+                     headers: http.Headers) -> None:
+        """
+        Every response gets the security headers, already encoded, and no
+        C{Server} header (it would name Twisted's version).
+        """
+        lines = [version, b" ", code, b" ", reason, b"\r\n", _SECURITY_LINES]
+        for name, values in headers.getAllRawHeaders():
+            if name != b"Server":
+                for value in values:
+                    lines += (name, b": ", value, b"\r\n")
+        lines.append(b"\r\n")
+        self.transport.writeSequence(lines)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # LineReceiver would drop the connection without a word.
@@ -84,20 +101,34 @@ class SmartChannel(http.HTTPChannel):
 
     def connectionLost(self, reason: Any) -> None:
         self._disarm()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
         super().connectionLost(reason)
 
+    # One timer per connection, moved only when a deadline comes sooner
+    # than it fires: a keep-alive request then costs no timer operation.
+
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.callLater(seconds, self._expired)
+        self._deadline = self.site.reactor.seconds() + seconds
+        timer = self._timer
+        if timer is not None and timer.active():
+            if timer.getTime() <= self._deadline:
+                return  # it fires first and looks again
+            timer.cancel()
+        self._timer = self.callLater(seconds, self._expired)
 
     def _disarm(self) -> None:
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
+        self._deadline = None  # the timer, when it fires, finds nothing due
 
     def _expired(self) -> None:
-        self._deadline = None
-        self.transport.abortConnection()
+        self._timer = None
+        if self._deadline is None:
+            return
+        remaining = self._deadline - self.site.reactor.seconds()
+        if remaining > 0:
+            self._timer = self.callLater(remaining, self._expired)
+        else:
+            self.transport.abortConnection()
 
 
 def format_of(path: bytes) -> str:
@@ -120,8 +151,7 @@ def format_of(path: bytes) -> str:
 
 class LimitedRequest(server.Request):
     """
-    A request whose body may not exceed C{maxBody} bytes, and whose every
-    response carries the security headers.
+    A request whose body may not exceed C{maxBody} bytes.
     """
 
     maxBody = MAX_BODY
@@ -167,16 +197,6 @@ class LimitedRequest(server.Request):
         self.channel.transport.write(raw_response(b"413 Payload Too Large"))
         self.channel.transport.loseConnection()
 
-    _secured = False
-
-    def render(self, resrc: IResource) -> None:
-        if not self._secured:  # rendering an avatar renders a second time
-            self._secured = True
-            self.responseHeaders.removeHeader(b"server")
-            for name, value in SECURITY_HEADERS:
-                self.setHeader(name, value)
-        super().render(resrc)
-
 
 class SmartSite(server.Site):
     """
@@ -189,7 +209,9 @@ class SmartSite(server.Site):
 
     def __init__(self, resource: IResource, reactor: Any = None, metrics: Any = None) -> None:
         kwargs = {} if reactor is None else {"reactor": reactor}
-        super().__init__(resource, timeout=IDLE_TIMEOUT, parsePOSTFormSubmission=False, **kwargs)
+        # No idle timeout of twisted.web's own (a timer reset per request):
+        # the channel's deadlines cover every wait.
+        super().__init__(resource, timeout=None, parsePOSTFormSubmission=False, **kwargs)
         self.metrics = metrics
 
     def log(self, request: http.Request) -> None:
