@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory
@@ -48,6 +48,7 @@ from smartdiscover.web.devcert import create_development_certificate, developmen
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
 from smartdiscover.web.tree import build_resource_tree
+from smartdiscover.workers.pool import WorkerPool
 from smartdiscover.web.tls import (
     ReloadableServerTLS,
     TLSFilesError,
@@ -55,6 +56,7 @@ from smartdiscover.web.tls import (
 )
 
 _log = Logger(namespace="smartdiscover")
+DEFAULT_BACKLOG = 50  # Twisted's listenTCP default
 
 
 class Options(usage.Options):
@@ -79,15 +81,33 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     except ConfigError as e:
         raise SystemExit(f"smartdiscover: invalid configuration\n{e}") from None
     _ensure_certificate(model)
+    return build_service(path, model, reactor)
 
+
+def build_service(path: Path, model: Model, reactor: Any,
+                  https_socket: int | None = None) -> MultiService:
+    """
+    The whole service for the configuration at C{path} (already loaded as
+    C{model}).
+
+    The first process (C{https_socket=None}) binds every listener and, with
+    C{[server] workers} above 1, starts the workers; a worker answers HTTPS
+    on the listening socket it inherited as file descriptor C{https_socket}
+    and leaves plain HTTP, DNS and systemd to the first process.
+    """
+    worker = https_socket is not None
     top = MultiService()
     store = ConfigStore(model, lambda: load(path),
                         lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
     notifier = SystemdNotifier(
         reactor, status=lambda: f"serving configuration generation {store.generation}")
 
+    pool: WorkerPool | None = None
+
     def reload() -> Deferred[bool]:
         notifier.reloading()
+        if pool is not None:
+            pool.reload()
         return store.reload().addCallback(
             lambda ok: notifier.reloaded(ok, store.last_error) or ok)
 
@@ -124,10 +144,25 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     tree.putChild(b"health", HealthResource(store, monitor, reactor, lambda: top.running))
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
-    _listener(model.https, TLSMemoryBIOFactory(tls, False, site), reactor).setServiceParent(top)
+    https = _proxied(model.https, TLSMemoryBIOFactory(tls, False, site))
+    if worker:
+        _AdoptedPort(https_socket, https, reactor).setServiceParent(top)
+        monitor.setServiceParent(top)
+        return top
+    if model.workers > 1:
+        pool = WorkerPool(model.https.interface or _any_address(), model.https.port,
+                          model.https.backlog or DEFAULT_BACKLOG, model.workers, https,
+                          path, reactor)
+        pool.setServiceParent(top)
+    else:
+        strports.service(_listen_description(model.https), https,
+                         reactor=reactor).setServiceParent(top)
+    store.subscribe(lambda new: new, lambda new: _warn_restart_needed(model, new))
     if model.http is not None:
-        _listener(model.http, SmartSite(RedirectToHTTPS(advertised_model), reactor=reactor),
-                  reactor).setServiceParent(top)
+        strports.service(_listen_description(model.http),
+                         _proxied(model.http, SmartSite(RedirectToHTTPS(advertised_model),
+                                                        reactor=reactor)),
+                         reactor=reactor).setServiceParent(top)
     if model.dns is not None:
         zones = Zones(Table(), model.dns, reactor.seconds)
         store.subscribe(lambda new: _prepare_zones(advertised(new, monitor.down)),
@@ -198,28 +233,55 @@ def _ensure_certificate(model: Model) -> None:
               key=str(https.private_key))
 
 
-def _listener(listener: HTTPSListener | TCPListener, factory: IProtocolFactory,
-              reactor: Any) -> IService:
+def _proxied(listener: HTTPSListener | TCPListener,
+             factory: IProtocolFactory) -> IProtocolFactory:
     """
-    The TCP listener for C{factory}; with C{haproxy:}, every connection must
-    first send a PROXY protocol v2 header, which gives the client's address.
+    With C{haproxy:}, every connection must first send a PROXY protocol v2
+    header, which gives the client's address.
     """
-    if listener.proxy_protocol:
-        factory = ProxyV2Factory(factory)
-    return strports.service(
-        _listen_description(listener.port, listener.interface, listener.backlog),
-        factory, reactor=reactor)
+    return ProxyV2Factory(factory) if listener.proxy_protocol else factory
 
 
-def _listen_description(port: int, interface: str | None, backlog: int | None) -> str:
+def _listen_description(listener: HTTPSListener | TCPListener) -> str:
     """
     A C{tcp:} endpoint description; without an interface, every address.
     """
-    interface = interface or _any_address()
-    description = f"tcp:{port}:interface={interface.replace(':', chr(92) + ':')}"
-    if backlog is not None:
-        description += f":backlog={backlog}"
+    interface = listener.interface or _any_address()
+    description = f"tcp:{listener.port}:interface={interface.replace(':', chr(92) + ':')}"
+    if listener.backlog is not None:
+        description += f":backlog={listener.backlog}"
     return description
+
+
+def _warn_restart_needed(running: Model, new: Model) -> None:
+    if new.workers != running.workers:
+        _log.warn("[server] workers changed to {workers}: restart to apply",
+                  workers=new.workers)
+
+
+class _AdoptedPort(Service):
+    """
+    A worker's HTTPS listener: the socket the first process bound.
+    """
+
+    def __init__(self, fd: int, factory: IProtocolFactory, reactor: Any) -> None:
+        self._fd = fd
+        self._factory = factory
+        self._reactor = reactor
+        self._port: Any = None
+
+    def privilegedStartService(self) -> None:
+        inherited = socket.socket(fileno=self._fd)
+        try:
+            self._port = self._reactor.adoptStreamPort(self._fd, inherited.family,
+                                                       self._factory)
+        finally:
+            inherited.close()  # the reactor holds its own duplicate
+        super().privilegedStartService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self._port.stopListening() if self._port is not None else None
 
 
 def _any_address() -> str:

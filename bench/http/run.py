@@ -110,6 +110,9 @@ def arguments() -> argparse.Namespace:
                         help="SIGHUPs sent to SmartDiscover under load (default 100; 0: none)")
     parser.add_argument("--reload-interval", type=float, default=0.05,
                         help="seconds between SIGHUPs (default 0.05)")
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 2),
+                        help="also measure SmartDiscover with [server] workers = N on "
+                             "every CPU (default 2 on a multi-core machine; 1: not)")
     parser.add_argument("--no-automx2", action="store_true", help="leave automx2 out")
     parser.add_argument("--automx2-venv", type=Path, default=default_venv(),
                         help=f"its virtualenv, created when missing (default {default_venv()})")
@@ -153,7 +156,14 @@ def references(args: argparse.Namespace, work: Path, ours: Target,
 
     @return: SmartDiscover and the references, and the versions measured.
     """
-    targets = [ours, Target("bare twisted.web", start_bare(work, processes), ours.expected),
+    targets = [ours]
+    if args.workers > 1:
+        port, _ = start_smartdiscover(work, processes, args.workers)
+        status, answer = post(port, work / "tls" / "server.crt")
+        if status != 200 or answer != ours.expected:
+            raise RuntimeError(f"SmartDiscover with {args.workers} workers answered {status}")
+        targets.append(Target(f"{OURS} x{args.workers}", port, ours.expected))
+    targets += [Target("bare twisted.web", start_bare(work, processes), ours.expected),
                Target("nginx", start_nginx(work, processes), ours.expected)]
     versions = tool_versions()
     if not args.no_automx2:
@@ -297,7 +307,7 @@ def report(args: argparse.Namespace, versions: list[str], targets: list[Target],
     print(", ".join(versions))
     print(f"keep-alive: h2load --h1, 20 connections, {args.requests} POSTs per run; new "
           f"connections: wrk, 20 connections, {args.seconds} s per run; medians of "
-          f"{args.runs} runs; servers on CPU 0, load on CPU 1")
+          f"{args.runs} runs; servers on CPU 0 (x{args.workers}: every CPU), load on CPU 1")
     print()
     print(f"{'':18} {'keep-alive':>10} {'p50':>7} {'p99':>7} {'failed':>7}  "
           f"{'new conn':>8} {'failed':>7}  answer")
@@ -313,12 +323,15 @@ def report(args: argparse.Namespace, versions: list[str], targets: list[Target],
         print(f"{t.name:18} runs: keep-alive {', '.join(f'{r.rate:.0f}' for r in t.runs)}; "
               f"new connection {', '.join(f'{r.rate:.0f}' for r in t.closes)}")
     print()
-    ours = targets[0]
-    for other in targets[1:]:
-        keepalive = median([r.rate for r in ours.runs]) / median(
-            [r.rate for r in other.runs])
-        close = median([r.rate for r in ours.closes]) / median([r.rate for r in other.closes])
-        print(f"{OURS} / {other.name}: keep-alive {keepalive:.2f}, new connection {close:.2f}")
+    ours = [t for t in targets if t.name.startswith(OURS)]
+    for mine in ours:
+        for other in targets[len(ours):]:
+            keepalive = median([r.rate for r in mine.runs]) / median(
+                [r.rate for r in other.runs])
+            close = median([r.rate for r in mine.closes]) / median(
+                [r.rate for r in other.closes])
+            print(f"{mine.name} / {other.name}: keep-alive {keepalive:.2f}, "
+                  f"new connection {close:.2f}")
     if len(memory) > 1:
         (_, start), (total, end) = memory[0], memory[-1]
         print()

@@ -117,7 +117,7 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def smartdiscover_ini(work: Path, port: int, comment: str = "") -> str:
+def smartdiscover_ini(work: Path, port: int, comment: str = "", workers: int = 1) -> str:
     """
     The shipped etc/sd.ini on one HTTPS port on 127.0.0.1: no plain HTTP,
     no DNS, no health probes (nothing else competes for CPU 0).  The
@@ -127,23 +127,29 @@ def smartdiscover_ini(work: Path, port: int, comment: str = "") -> str:
     ini = re.sub(r"https = ssl:\d+:", f"https = ssl:{port}:interface=127.0.0.1:", ini)
     ini = re.sub(r"http = tcp:\d+\n", "", ini)
     ini = re.sub(r"dns = .*\n", "", ini)
+    ini = ini.replace("[server]\n", f"[server]\nworkers = {workers}\n", 1)
     return ini + "\n[health]\ninterval = 0\n" + (f"; {comment}\n" if comment else "")
 
 
-def start_smartdiscover(work: Path, processes: Processes) -> tuple[int, subprocess.Popen[bytes]]:
+def start_smartdiscover(work: Path, processes: Processes,
+                        workers: int = 1) -> tuple[int, subprocess.Popen[bytes]]:
     """
     twistd in the foreground, so that the process started is the server
-    (its PID is the one to signal and to read the memory of).
+    (its PID is the one to signal and to read the memory of).  One process
+    is pinned to CPU 0 like the references; C{workers} processes get every
+    CPU (the load generator's too: that is the price of using them).
     """
     port = free_port()
     shutil.copy(ROOT / "etc" / "users.passwd", work / "users.passwd")
-    (work / "sd.ini").write_text(smartdiscover_ini(work, port))
+    name = "sd.ini" if workers == 1 else f"sd-workers-{workers}.ini"
+    (work / name).write_text(smartdiscover_ini(work, port, workers=workers))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen(pinned(0, [
+    command = [
         sys.executable, "-c", "from twisted.scripts.twistd import run; run()", "-n",
-        "--pidfile=", "--logfile", str(work / "smartdiscover.log"),
-        "smartdiscover", "--config", str(work / "sd.ini")]),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        "--pidfile=", "--logfile", str(work / f"{name}.log"),
+        "smartdiscover", "--config", str(work / name)]
+    process = subprocess.Popen(pinned(0, command) if workers == 1 else command,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     processes.append(process)
     wait(port, process)
     return port, process

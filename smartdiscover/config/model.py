@@ -312,6 +312,7 @@ class Model:
     redirects: Mapping[str, Redirect] = field(default_factory=dict)
     pox_extensions: bool = True
     health: HealthSettings = HealthSettings()
+    workers: int = 1  # processes sharing the HTTPS port (read at start)
 
     @property
     def ttl_hours(self) -> int:

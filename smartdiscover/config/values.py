@@ -68,6 +68,26 @@ def non_negative_int(value: str) -> int:
     return number
 
 
+MAX_WORKERS = 64
+
+
+def workers(value: str) -> int:
+    """
+    A number of processes from 1 to 64, or C{auto}: one per CPU.
+    """
+    if value.lower() == "auto":
+        return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1, MAX_WORKERS))
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of processes (1-{MAX_WORKERS}) "
+                         "or auto") from None
+    if not 1 <= number <= MAX_WORKERS:
+        raise ValueError(f"{value!r} is not a number of processes (1-{MAX_WORKERS}) or auto")
+    return number
+
+
 def boolean(value: str) -> bool:
     try:
         return BOOLEANS[value.lower()]

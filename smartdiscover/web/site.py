@@ -68,6 +68,22 @@ class SmartChannel(http.HTTPChannel):
             self._arm(REQUEST_DEADLINE)
         super().dataReceived(data)
 
+    # Asked for by every request; a system call (getsockname) each time
+    # otherwise.  Both are fixed once the first request arrives (after any
+    # PROXY header).
+    _peer: Any = None
+    _host: Any = None
+
+    def getPeer(self) -> Any:
+        if self._peer is None:
+            self._peer = self.transport.getPeer()
+        return self._peer
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = self.transport.getHost()
+        return self._host
+
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes,
                      headers: http.Headers) -> None:
         """

@@ -1,0 +1,4 @@
+"""
+C{[server] workers = N}: N processes, one reactor each, answering on one
+HTTPS port.
+"""

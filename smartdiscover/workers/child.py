@@ -1,0 +1,62 @@
+"""
+A worker process: C{python -m smartdiscover.workers.child --config PATH
+--index N}, started by the first process's L{WorkerPool}.
+
+It builds the same HTTPS service as the first process on the listening
+socket it inherits (file descriptor 3), logs one JSON event per line on
+standard output for the first process to relay, reloads on SIGHUP and
+stops with its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PARENT_CHECK = 1.0  # seconds between checks that the first process lives
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smartdiscover-worker")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--index", required=True, type=int)
+    args = parser.parse_args(argv)
+
+    from twisted.internet import reactor
+    from twisted.internet.task import LoopingCall
+    from twisted.logger import Logger, globalLogBeginner
+
+    from smartdiscover.config import ConfigError, load
+    from smartdiscover.logs import json_stdout
+    from smartdiscover.tap import build_service
+    from smartdiscover.workers.pool import SOCKET_FD
+
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    globalLogBeginner.beginLoggingTo([json_stdout()], redirectStandardIO=False)
+    log = Logger(namespace="smartdiscover.workers")
+    try:
+        model = load(args.config)
+    except ConfigError as e:
+        log.error("worker {index}: invalid configuration\n{error}", index=args.index,
+                  error=str(e))
+        return 2
+    service = build_service(args.config, model, reactor, https_socket=SOCKET_FD)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the first process died without stopping us
+        if os.getppid() != parent:
+            log.warn("worker {index}: the first process is gone, stopping", index=args.index)
+            reactor.stop()
+
+    LoopingCall(orphaned).start(PARENT_CHECK, now=False)
+    service.privilegedStartService()
+    service.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""
+C{[server] workers = N}: processes sharing the HTTPS port through
+SO_REUSEPORT, their supervision and their logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+from pathlib import Path
+
+from twisted.logger import Logger, LogLevel, eventAsJSON
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from smartdiscover.config import ConfigError, load
+from smartdiscover.workers.pool import WorkerPool, _WorkerProtocol
+from smartdiscover.workers.sockets import shared_listening_sockets
+from tests.helpers import edit, write_config
+from tests.service import RunningService, free_port
+
+AUTHORIZATION = "Basic " + base64.b64encode(b"demo@example.test:demo-password").decode()
+REQUEST = (b'<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.'
+           b'microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request>'
+           b'<EMailAddress>demo@example.test</EMailAddress><AcceptableResponseSchema>http://'
+           b'schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a'
+           b'</AcceptableResponseSchema></Request></Autodiscover>')
+WAIT = 30.0
+
+
+class WorkersConfigTests(SynchronousTestCase):
+    """
+    The C{workers} key of [server].
+    """
+
+    def load(self, value: str) -> int:
+        ini = edit("ttl = 1\n", f"ttl = 1\nworkers = {value}\n")
+        return load(write_config(self.mktemp(), ini)).workers
+
+    def test_default_is_one(self) -> None:
+        self.assertEqual(load(write_config(self.mktemp())).workers, 1)
+
+    def test_number(self) -> None:
+        self.assertEqual(self.load("4"), 4)
+
+    def test_auto_is_one_per_usable_cpu(self) -> None:
+        self.assertEqual(self.load("auto"), min(len(os.sched_getaffinity(0)), 64))
+
+    def test_out_of_range_or_not_a_number(self) -> None:
+        for value in ("0", "65", "-1", "two", "1.5"):
+            error = self.assertRaises(ConfigError, self.load, value)
+            self.assertIn("workers", str(error))
+            self.assertIn("1-64", str(error))
+
+
+class SharedSocketsTests(SynchronousTestCase):
+    """
+    One SO_REUSEPORT group: every socket takes a share of new connections.
+    """
+
+    def test_connections_spread_over_the_group(self) -> None:
+        """
+        Forty connections from distinct source ports reach both sockets
+        (all on one would happen with probability 2**-39).
+        """
+        sockets = shared_listening_sockets("127.0.0.1", 0, 64, 2)
+        for sock in sockets:
+            self.addCleanup(sock.close)
+        port = sockets[0].getsockname()[1]
+        self.assertEqual(sockets[1].getsockname()[1], port)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        for client in clients:
+            self.addCleanup(client.close)
+        accepted = []
+        for sock in sockets:
+            count = 0
+            while True:
+                try:
+                    connection, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                connection.close()
+                count += 1
+            accepted.append(count)
+        self.assertEqual(sum(accepted), 40)
+        self.assertTrue(all(accepted), accepted)
+
+    def test_port_taken_by_another_group(self) -> None:
+        """
+        A port another socket holds without SO_REUSEPORT is refused, and no
+        socket of the group is left open.
+        """
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            other.listen(1)
+            port = other.getsockname()[1]
+            self.assertRaises(OSError, shared_listening_sockets, "127.0.0.1", port, 8, 3)
+
+
+class RelayTests(SynchronousTestCase):
+    """
+    A worker's log reaches the first process's log, marked with the worker.
+    """
+
+    def setUp(self) -> None:
+        self.events: list[dict] = []
+        pool = WorkerPool("127.0.0.1", 0, 8, 2, None, Path("sd.ini"), None)  # type: ignore[arg-type]
+        pool._log = Logger(namespace="smartdiscover.workers",  # type: ignore[misc]
+                           observer=self.events.append)
+        self.relay = _WorkerProtocol(pool, 1)
+
+    def test_json_events_relayed_with_the_worker(self) -> None:
+        """
+        Events keep their format and fields; split across reads, they are
+        put back together.
+        """
+        line = ("\x1e" + eventAsJSON({"log_format": "authentication failed: source={source}",
+                                      "source": "192.0.2.1", "log_level": LogLevel.info,
+                                      "log_namespace": "smartdiscover.auth.guard.Guard",
+                                      "log_time": 1.0}) + "\n").encode()
+        self.relay.childDataReceived(1, line[:10])
+        self.assertEqual(self.events, [])
+        self.relay.childDataReceived(1, line[10:])
+        [event] = self.events
+        self.assertEqual(event["source"], "192.0.2.1")
+        self.assertEqual(event["smartdiscover_worker"], 1)
+        self.assertEqual(event["log_system"], "worker-1 smartdiscover.auth.guard.Guard#info")
+
+    def test_other_output_relayed_as_text(self) -> None:
+        """
+        Anything that is not a JSON event (a traceback on standard error, a
+        stray print) is logged as a warning line, never dropped.
+        """
+        self.relay.childDataReceived(2, b"Traceback (most recent call last):\nboom")
+        self.relay.childDataReceived(1, b"{not json}\n")
+        texts = [event["line"] for event in self.events]
+        self.assertEqual(texts, ["Traceback (most recent call last):", "{not json}"])
+        self.relay.processEnded(Failure(Exception("ended")))
+        self.assertIn("boom", [event.get("line") for event in self.events])
+
+
+def post(port: int, cafile: Path) -> int:
+    context = ssl.create_default_context(cafile=str(cafile))
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
+    try:
+        connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
+                           headers={"Authorization": AUTHORIZATION,
+                                    "Content-Type": "text/xml"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def alive(pid: int) -> bool:
+    """
+    Whether C{pid} runs (a zombie waiting for its parent does not).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+class WorkersServiceTests(SynchronousTestCase):
+    """
+    The real service with C{workers = 2}: two processes answer on one port.
+    """
+
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp()).absolute()
+        self.port = free_port()
+        ini = edit("https = ssl:8443:", f"https = ssl:{self.port}:interface=127.0.0.1:",
+                   edit("ttl = 1\n", "ttl = 1\nworkers = 2\n"))
+        # The shipped demo password, so that the log shows who checked it.
+        passwd = Path(__file__).parent.parent / "etc" / "users.passwd"
+        self.config = write_config(self.directory, ini, passwd.read_text())
+        self.service = RunningService(self.config, self.port)
+        self.addCleanup(self.service.stop)
+        self.cafile = self.directory / "tls" / "server.crt"
+        self.worker_pid = self.wait_for(r"worker 1 started: pid=(\d+)")
+        self.wait_for(r"\[worker-1 [^\]]*\] SmartSite \(TLS\) starting")
+
+    def wait_for(self, pattern: str, after: int = 0) -> int:
+        """
+        Until the log matches C{pattern} beyond offset C{after}; the first
+        group as a number, if any.
+        """
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.service.log()[after:])
+            if match is not None:
+                return int(match.group(1)) if match.groups() else 0
+            time.sleep(0.05)
+        self.fail(f"no {pattern!r} in the log:\n{self.service.log()}")
+
+    def test_both_processes_answer(self) -> None:
+        """
+        New connections are answered by the first process and by the
+        worker: each logs its own password check (the cache is per process).
+        """
+        statuses = [post(self.port, self.cafile) for _ in range(24)]
+        self.assertEqual(statuses, [200] * 24)
+        log = self.service.log()
+        self.assertRegex(log, r"\[worker-1 smartdiscover\.auth\.guard\.Guard#info\] "
+                              r"authentication succeeded")
+        self.assertRegex(log, r"\[smartdiscover\.auth\.guard\.Guard#info\] "
+                              r"authentication succeeded")
+
+    def test_sighup_reloads_every_process(self) -> None:
+        """
+        SIGHUP to the first process reloads it and the worker.
+        """
+        self.service.reload("reloaded")
+        self.wait_for(r"\[worker-1 [^\]]*\] reloaded .*generation 2")
+
+    def test_dead_worker_replaced_without_losing_connections(self) -> None:
+        """
+        A killed worker is started again; connections that arrive meanwhile
+        wait in its socket's queue and are answered.
+        """
+        offset = len(self.service.log())
+        os.kill(self.worker_pid, signal.SIGKILL)
+        statuses = [post(self.port, self.cafile) for _ in range(24)]
+        self.assertEqual(statuses, [200] * 24)
+        self.wait_for(r"worker 1 exited", offset)
+        replacement = self.wait_for(r"worker 1 started: pid=(\d+)", offset)
+        self.assertNotEqual(replacement, self.worker_pid)
+
+    def test_workers_stop_with_the_first_process(self) -> None:
+        """
+        SIGTERM to the first process stops the worker too, cleanly.
+        """
+        self.assertTrue(alive(self.worker_pid))
+        # twistd ends as the signal it stopped on, as the default action would.
+        self.assertEqual(self.service.stop(), -signal.SIGTERM)
+        deadline = time.monotonic() + WAIT
+        while alive(self.worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(alive(self.worker_pid))
+        self.assertIn("worker 1 stopped", self.service.log())
+        self.assertNotIn("worker 1 exited", self.service.log())
+
+    def test_orphaned_worker_stops(self) -> None:
+        """
+        A first process killed without a chance to stop its workers does
+        not leave them running.
+        """
+        self.service.process.kill()
+        self.service.process.wait()
+        deadline = time.monotonic() + WAIT
+        while alive(self.worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(alive(self.worker_pid))
+
