@@ -129,7 +129,7 @@ def build_service(path: Path, model: Model, reactor: Any,
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
     guard = Guard(_backend(model, current, hashing, reactor), current, reactor,
                   local_store=model.auth.backend == "passwd")
-    store.subscribe(lambda new: None, lambda _: guard.flush())
+    store.subscribe(lambda new: None, lambda _: guard.reloaded())
 
     # Health: probes see the configuration; clients see what is advertised.
     monitor = HealthMonitor(current, reactor)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
@@ -531,9 +533,9 @@ class PolicyBoundTests(GuardTestCase):
 
 class CacheTests(GuardTestCase):
     """
-    Successful checks are cached for C{cache_ttl} under an HMAC of the
-    credentials; positive only; flushed on reload (SECURITY.md section 8,
-    "Auth cache").
+    Successful checks are cached for C{cache_ttl} under a keyed hash of
+    the credentials; positive only; void once the stored hash changes
+    (SECURITY.md section 8, "Auth cache").
     """
 
     def test_success_cached_until_ttl(self) -> None:
@@ -602,6 +604,59 @@ class CacheTests(GuardTestCase):
         self.guard.flush()
         self.assertRefused(self.check())
         self.assertEqual(self.successResultOf(self.check(password=b"new-password")), OWNER)
+
+    def with_stored_hash(self, password_hash: bytes) -> None:
+        """
+        The password file now holds C{password_hash} for the owner.
+        """
+        user = replace(self.model.users[USER], password_hash=password_hash)
+        self.model = replace(self.model, users=MappingProxyType({USER: user}))
+
+    def test_reload_keeps_what_an_unchanged_file_vouches_for(self) -> None:
+        """
+        With the password file, a reload that leaves the owner's stored hash
+        alone costs no verification: the cached success and the remembered
+        wrong password still hold.
+        """
+        self.make_guard()
+        self.successResultOf(self.check())
+        self.assertRefused(self.check(password=b"stale"))
+        self.assertCalls(2)
+        self.model = replace(self.model)  # a reload of the same file
+        self.guard.reloaded()
+        self.successResultOf(self.check())
+        self.assertRefused(self.check(password=b"stale"))
+        self.assertCalls(2)
+
+    def test_changed_stored_hash_voids_remembered_results(self) -> None:
+        """
+        Once the owner's stored hash changes, neither the cached success nor
+        the remembered wrong password answers: both are checked again, even
+        when the change lands while a check runs.
+        """
+        self.make_guard()
+        self.successResultOf(self.check())
+        self.assertRefused(self.check(password=b"stale"))
+        self.backend.passwords[USER] = b"stale"
+        self.with_stored_hash(b"$2b$04$" + b"x" * 53)
+        self.guard.reloaded()
+        self.assertRefused(self.check())
+        self.successResultOf(self.check(password=b"stale"))
+        self.assertCalls(4)
+
+    def test_reload_flushes_for_other_backends(self) -> None:
+        """
+        A directory or mail server may change passwords behind our back:
+        there, every reload drops what was remembered.
+        """
+        self.make_guard()
+        self.guard = Guard(self.backend, lambda: self.model, self.clock, local_store=False)
+        self.successResultOf(self.check())
+        self.successResultOf(self.check())
+        self.assertCalls(1)
+        self.guard.reloaded()
+        self.successResultOf(self.check())
+        self.assertCalls(2)
 
     def test_keys_are_keyed_hashes(self) -> None:
         """

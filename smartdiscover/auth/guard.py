@@ -9,8 +9,10 @@ The guard in front of every credential checker (SECURITY.md 3.3, 3.4, 8).
   phone retrying a stale password does not lock its owner out, and with the
   password file a repeated guess costs no verification.
 - Successful checks are cached for a short time under a keyed hash of the
-  credentials with a per-process key, so clients asking again cost nothing;
-  the cache is dropped on every reload.
+  credentials with a per-process key, so clients asking again cost nothing.
+  With the password file, each entry holds the stored hash it was checked
+  against and holds only while that hash is unchanged, so a reload costs no
+  new verification; other backends drop the cache on every reload.
 - At most C{max_pending} checks wait or run; beyond that, 503 at once.
 
 A throttled or locked state never shows: it fails like a wrong password.
@@ -94,8 +96,8 @@ class Guard:
         self._accounts = Penalties(TABLE_SIZE)  # failures from unfamiliar networks
         self._familiar_accounts = Penalties(TABLE_SIZE)
         self._familiar = _Bounded()  # (account, network) -> last success
-        self._wrong = _Bounded()  # fingerprint -> remembered until
-        self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal)
+        self._wrong = _Bounded()  # fingerprint -> (remembered until, stamp)
+        self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal, stamp)
         self._inflight: dict[bytes, list[Deferred[Principal]]] = {}
         self._pending_networks: Counter[Hashable] = Counter()
         self._pending_accounts: Counter[Hashable] = Counter()
@@ -111,6 +113,25 @@ class Guard:
         """
         self._cache.clear()
         self._wrong.clear()
+
+    def reloaded(self) -> None:
+        """
+        A new configuration is in force.  With the password file, entries
+        check their stamp (the stored hash) at every use and stay; any other
+        backend may have seen passwords change: flush.
+        """
+        if not self._local_store:
+            self.flush()
+
+    def _stamp(self, model: Model, account: str) -> bytes | None:
+        """
+        What a remembered result depends on besides the password: the
+        account's stored hash in the password file (C{None} elsewhere).
+        """
+        if not self._local_store:
+            return None
+        user = model.users.get(account)
+        return user.password_hash if user is not None else None
 
     def _fingerprint(self, account: str, password: bytes) -> bytes:
         # Keyed BLAKE2b is a MAC in one call: HMAC-SHA256 costs several.
@@ -143,11 +164,13 @@ class Guard:
             return self._refuse(credentials, "account-locked")
 
         fingerprint = self._fingerprint(account, credentials.password)
+        stamp = self._stamp(model, account)
         cached = self._cache.get(fingerprint)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and cached[2] == stamp:
             self.outcomes["success"] += 1
             return succeed(cached[1])
-        repeated = self._wrong.get(fingerprint, float("-inf")) > now
+        wrong = self._wrong.get(fingerprint)
+        repeated = wrong is not None and wrong[0] > now and wrong[1] == stamp
         if repeated and self._local_store:
             return self._refuse(credentials, "repeated-password")
 
@@ -169,7 +192,7 @@ class Guard:
         self._inflight[fingerprint] = []
         d = maybeDeferred(self._backend.requestAvatarId, credentials)
         d.addBoth(self._checked, credentials, account, network, familiar, fingerprint, policy,
-                  repeated)
+                  repeated, stamp)
         return d
 
     def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
@@ -182,7 +205,8 @@ class Guard:
 
     def _checked(self, result: Principal | Failure, credentials: IBasicCredentials,
                  account: str, network: Hashable, familiar: bool, fingerprint: bytes,
-                 policy: GuardPolicy, repeated: bool) -> Principal | Failure:
+                 policy: GuardPolicy, repeated: bool,
+                 stamp: bytes | None) -> Principal | Failure:
         self.pending -= 1
         for counter, key in ((self._pending_networks, network), (self._pending_accounts, account)):
             counter[key] -= 1
@@ -190,7 +214,8 @@ class Guard:
                 del counter[key]
         now = self._clock.seconds()
         if isinstance(result, Failure) and result.check(UnauthorizedLogin):
-            self._wrong.put(fingerprint, now + max(policy.network_window, policy.account_window))
+            self._wrong.put(fingerprint, (now + max(policy.network_window,
+                                                    policy.account_window), stamp))
             if not repeated:  # a stale password retried counts once
                 self._networks.fail(network, now, policy.network_failures,
                                     policy.network_window, policy.lockout, policy.max_lockout)
@@ -210,7 +235,7 @@ class Guard:
                 result = Failure(Unavailable())
         else:
             if policy.cache_ttl > 0:
-                self._cache.put(fingerprint, (now + policy.cache_ttl, result))
+                self._cache.put(fingerprint, (now + policy.cache_ttl, result, stamp))
             self._familiar.put((account, network), now)
             self._familiar_accounts.clear(account)
             self.outcomes["success"] += 1
