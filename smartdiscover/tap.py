@@ -144,7 +144,8 @@ def build_service(path: Path, model: Model, reactor: Any,
     tree.putChild(b"health", HealthResource(store, monitor, reactor, lambda: top.running))
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
-    https = _proxied(model.https, TLSMemoryBIOFactory(tls, False, site))
+    proxies = lambda: store.current.proxies  # noqa: E731
+    https = _proxied(model.https, TLSMemoryBIOFactory(tls, False, site), proxies)
     if worker:
         _AdoptedPort(https_socket, https, reactor).setServiceParent(top)
         monitor.setServiceParent(top)
@@ -161,7 +162,7 @@ def build_service(path: Path, model: Model, reactor: Any,
     if model.http is not None:
         strports.service(_listen_description(model.http),
                          _proxied(model.http, SmartSite(RedirectToHTTPS(advertised_model),
-                                                        reactor=reactor)),
+                                                        reactor=reactor), proxies),
                          reactor=reactor).setServiceParent(top)
     if model.dns is not None:
         zones = Zones(Table(), model.dns, reactor.seconds)
@@ -233,13 +234,13 @@ def _ensure_certificate(model: Model) -> None:
               key=str(https.private_key))
 
 
-def _proxied(listener: HTTPSListener | TCPListener,
-             factory: IProtocolFactory) -> IProtocolFactory:
+def _proxied(listener: HTTPSListener | TCPListener, factory: IProtocolFactory,
+             proxies: Callable[[], tuple[str, ...]]) -> IProtocolFactory:
     """
-    With C{haproxy:}, every connection must first send a PROXY protocol v2
-    header, which gives the client's address.
+    With C{haproxy:}, every connection must come from a proxy and first send
+    a PROXY protocol v2 header, which gives the client's address.
     """
-    return ProxyV2Factory(factory) if listener.proxy_protocol else factory
+    return ProxyV2Factory(factory, proxies) if listener.proxy_protocol else factory
 
 
 def _listen_description(listener: HTTPSListener | TCPListener) -> str:

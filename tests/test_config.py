@@ -265,6 +265,20 @@ class LoadValidTests(_ConfigTestCase):
         self.assertFalse(model.https.proxy_protocol)
         self.assertTrue(model.http.proxy_protocol)
 
+    def test_proxies(self) -> None:
+        """
+        C{proxies} lists the addresses and networks besides loopback that
+        may send PROXY headers, normalised; none by default; anything else
+        is an error naming the key.
+        """
+        self.assertEqual(load(self.write()).proxies, ())
+        model = load(self.write(edit("ttl = 1", "ttl = 1\nproxies = 10.0.0.5, 2001:db8::/64")))
+        self.assertEqual(model.proxies, ("10.0.0.5/32", "2001:db8::/64"))
+        error = self.assertRaises(ConfigError, load,
+                                  self.write(edit("ttl = 1", "ttl = 1\nproxies = haproxy.lan")))
+        self.assertIn("proxies", str(error))
+        self.assertIn("'haproxy.lan' is not an address or network", str(error))
+
     def test_defaults_when_keys_absent(self) -> None:
         """
         Without C{ttl} the TTL is one hour; without C{backend} the backend

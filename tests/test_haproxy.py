@@ -32,6 +32,7 @@ from smartdiscover.web.proxy import (
     SIGNATURE,
     InvalidHeader,
     ProxyV2Factory,
+    is_proxy,
     header_size,
     parse_header,
 )
@@ -68,6 +69,18 @@ class HeaderTests(SynchronousTestCase):
     L{header_size} and L{parse_header}: version 2 only, addresses as a
     direct TCP connection gives them.
     """
+
+    def test_is_proxy(self) -> None:
+        """
+        Loopback in any spelling, and listed networks, may send headers;
+        nothing else, and nothing that is not an address.
+        """
+        for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+            self.assertTrue(is_proxy(host, ()), host)
+        for host in ("10.0.0.5", "::ffff:10.0.0.5", "2001:db8::1", "", "proxy.example"):
+            self.assertFalse(is_proxy(host, ()), host)
+        self.assertTrue(is_proxy("::ffff:10.0.0.5", ("10.0.0.0/24",)))
+        self.assertFalse(is_proxy("10.0.1.5", ("10.0.0.0/24",)))
 
     def test_ipv4(self) -> None:
         """
@@ -156,8 +169,8 @@ class ServiceTreeTests(SynchronousTestCase):
     of a connection that sends anything else.
     """
 
-    def make(self, https: str, http: str | None = None) -> MemoryReactorClock:
-        ini = edit(HTTPS, f"https = {https}")
+    def make(self, https: str, http: str | None = None, extra: str = "") -> MemoryReactorClock:
+        ini = edit(HTTPS, f"https = {https}{extra}")
         if http is not None:
             ini = edit("ttl = 1", f"ttl = 1\nhttp = {http}", ini)
         path = write_config(Path(self.mktemp()).absolute(), ini)
@@ -226,6 +239,28 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertTrue(transport.aborted)
         self.assertIn("dropped: no PROXY v2 signature",
                       " ".join(e["log_format"].format(**e) for e in events))
+
+    def test_only_proxies_may_connect(self) -> None:
+        """
+        A haproxy: listener takes connections from loopback and from
+        C{[server] proxies} only: anyone else could name any client address.
+        The refusal happens before a protocol exists, and is logged.
+        """
+        https = "haproxy:ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
+        [(_, factory, _, _)] = self.make(https).tcpServers
+        with capturedLogs() as events:
+            refused = factory.buildProtocol(IPv4Address("TCP", "192.0.2.9", 50000))
+        self.assertIsNone(refused)
+        self.assertIn("connection from 192.0.2.9 refused: not a proxy",
+                      " ".join(e["log_format"].format(**e) for e in events))
+        for peer in (IPv4Address("TCP", "127.0.0.1", 50000), IPv6Address("TCP", "::1", 50000)):
+            self.assertIsNotNone(factory.buildProtocol(peer))
+
+        [(_, factory, _, _)] = self.make(https, extra="\nproxies = 192.0.2.0/28, 2001:db8::5"
+                                         ).tcpServers
+        for host in ("192.0.2.9", "2001:db8::5"):
+            self.assertIsNotNone(factory.buildProtocol(IPv4Address("TCP", host, 50000)))
+        self.assertIsNone(factory.buildProtocol(IPv4Address("TCP", "192.0.2.17", 50000)))
 
     def test_hostile_headers_dropped_at_once(self) -> None:
         """

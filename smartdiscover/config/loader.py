@@ -27,7 +27,7 @@ from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_re
 MAX_CONFIG_BYTES = 1024 * 1024
 
 SERVER_KEYS = ("public_hostname", "domains", "https", "http", "dns", "ttl",
-               "redirect_domains", "pox_extensions", "workers")
+               "redirect_domains", "pox_extensions", "workers", "proxies")
 CATALOGUE_SECTIONS = ("urls",) + SOCKET_SERVICES
 DOMAIN_PREFIX = "domain:"
 
@@ -160,6 +160,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     redirect_domains = server.get("redirect_domains", values.domain_list, default=())
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
     workers = server.get("workers", values.workers, default=1)
+    proxies = server.get("proxies", values.networks, default=())
 
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
@@ -212,6 +213,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
         pox_extensions=pox_extensions,
         health=health,
         workers=workers,
+        proxies=proxies,
     )
 
 

@@ -313,6 +313,7 @@ class Model:
     pox_extensions: bool = True
     health: HealthSettings = HealthSettings()
     workers: int = 1  # processes sharing the HTTPS port (read at start)
+    proxies: tuple[str, ...] = ()  # besides loopback, who may send PROXY headers
 
     @property
     def ttl_hours(self) -> int:

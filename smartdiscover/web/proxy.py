@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
@@ -156,16 +157,49 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
 
 class ProxyV2Factory(policies.WrappingFactory):
     """
-    Wraps a listener's factory: every connection must start with a PROXY
-    protocol v2 header.
+    Wraps a listener's factory: every connection must come from a proxy
+    (loopback or an address in C{proxies()}, read per connection so that a
+    reload applies) and start with a PROXY protocol v2 header.
     """
 
     protocol = ProxyV2Protocol
+    _log = Logger()
+
+    def __init__(self, wrappedFactory: Any,
+                 proxies: Callable[[], tuple[str, ...]] = tuple) -> None:
+        super().__init__(wrappedFactory)
+        self._proxies = proxies
+
+    def buildProtocol(self, addr: IAddress) -> Any:
+        host = getattr(addr, "host", "")
+        if not is_proxy(host, self._proxies()):
+            self._log.info("connection from {peer} refused: not a proxy (loopback or "
+                           "[server] proxies)", peer=host)
+            return None
+        return super().buildProtocol(addr)
 
     def logPrefix(self) -> str:
         wrapped = self.wrappedFactory
         name = wrapped.logPrefix() if hasattr(wrapped, "logPrefix") else type(wrapped).__name__
         return f"{name} (PROXY v2)"
+
+
+def is_proxy(host: str, proxies: tuple[str, ...]) -> bool:
+    """
+    Whether a connection from C{host} may name its client: loopback always,
+    otherwise only an address in one of the C{proxies} networks.
+    """
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_loopback or any(address in network for network in _networks(proxies))
+
+
+@lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(ipaddress.ip_network(network) for network in proxies)
 
 
 def _shown(address: IAddress) -> str:
