@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import ssl
 import stat
 from pathlib import Path
 from typing import Callable
@@ -385,9 +386,56 @@ class TLSSettingsTests(TLSFilesMixin, SynchronousTestCase):
         self.assertIn("server", handshake.errors)
         self.assertFalse(handshake.succeeded)
 
+    def resumed(self, version: ssl.TLSVersion) -> bool:
+        """
+        Whether a second connection (Python's ssl, in memory) with the first
+        one's session resumes it.
+        """
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = version
+        session = None
+        for _ in range(2):
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            client = context.wrap_bio(incoming, outgoing, session=session)
+            server = SSL.Connection(self.tls.options.getContext(), None)
+            server.set_accept_state()
+            for _ in range(10):
+                try:
+                    client.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+                data = outgoing.read()
+                if data:
+                    server.bio_write(data)
+                try:
+                    server.do_handshake()
+                except SSL.WantReadError:
+                    pass
+                try:
+                    incoming.write(server.bio_read(1 << 16))
+                except SSL.WantReadError:
+                    pass
+            # TLS 1.3 sends its ticket after the handshake, with the first data.
+            server.send(b"x")
+            incoming.write(server.bio_read(1 << 16))
+            self.assertEqual(client.read(1), b"x")
+            session = client.session
+            server.shutdown()  # OpenSSL forgets sessions of connections cut short
+        return client.session_reused
+
+    def test_sessions_resume(self) -> None:
+        """
+        A client that comes back resumes its session (no signature, no
+        certificate), in TLS 1.2 and 1.3, from the server's session cache.
+        """
+        self.assertTrue(self.resumed(ssl.TLSVersion.TLSv1_2))
+        self.assertTrue(self.resumed(ssl.TLSVersion.TLSv1_3))
+
     def test_context_options(self) -> None:
         """
-        The context disables TLS 1.0/1.1, compression and session tickets.
+        The context disables TLS 1.0/1.1, compression and stateless session
+        tickets (their key would live as long as the process, unrotated).
         """
         options = self.tls.options.getContext().set_options(0)
         for name in ("OP_NO_TLSv1", "OP_NO_TLSv1_1", "OP_NO_COMPRESSION", "OP_NO_TICKET"):

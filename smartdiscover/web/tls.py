@@ -84,6 +84,10 @@ def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> Serv
         extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=INTERMEDIATE_CIPHERS,
+        # Clients that come back resume instead of a full handshake, from
+        # a server-side session cache (TLS 1.3: stateful tickets): no
+        # ticket key outlives its process unrotated (SECURITY.md 4.1).
+        enableSessions=True,
     )
     try:
         options.getContext()  # build it now, off the reactor thread
