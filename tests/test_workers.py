@@ -5,7 +5,6 @@ SO_REUSEPORT, their supervision and their logs.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import os
 import re
@@ -24,13 +23,9 @@ from smartdiscover.workers.pool import WorkerPool, _WorkerProtocol
 from smartdiscover.workers.sockets import shared_listening_sockets
 from tests.helpers import edit, write_config
 from tests.service import RunningService, free_port
+from tests.test_service import REQUEST, basic
 
-AUTHORIZATION = "Basic " + base64.b64encode(b"demo@example.test:demo-password").decode()
-REQUEST = (b'<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.'
-           b'microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request>'
-           b'<EMailAddress>demo@example.test</EMailAddress><AcceptableResponseSchema>http://'
-           b'schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a'
-           b'</AcceptableResponseSchema></Request></Autodiscover>')
+AUTHORIZATION = basic("demo@example.test", "demo-password")
 WAIT = 30.0
 
 
