@@ -13,7 +13,10 @@ import socket
 import ssl
 import time
 from pathlib import Path
+from typing import Any
 
+from twisted.internet.error import ProcessTerminated
+from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel, eventAsJSON
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -138,6 +141,121 @@ class RelayTests(SynchronousTestCase):
         self.assertEqual(texts, ["Traceback (most recent call last):", "{not json}"])
         self.relay.processEnded(Failure(Exception("ended")))
         self.assertIn("boom", [event.get("line") for event in self.events])
+
+
+class FakeProcess:
+    """
+    A spawned worker: the signals it got; L{end} as if it died.
+    """
+
+    def __init__(self, pid: int, protocol: Any) -> None:
+        self.pid = pid
+        self.protocol = protocol
+        self.signals: list[str] = []
+
+    def signalProcess(self, name: str) -> None:
+        self.signals.append(name)
+
+    def end(self) -> None:
+        self.protocol.processEnded(Failure(ProcessTerminated(signal=9)))
+
+
+class SpawningClock(Clock):
+    """
+    A clock whose spawnProcess records what would have run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[tuple[FakeProcess, list[str], dict, dict]] = []
+
+    def spawnProcess(self, protocol: Any, executable: str, args: list[str], env: dict,
+                     childFDs: dict) -> FakeProcess:
+        process = FakeProcess(1000 + len(self.spawned), protocol)
+        self.spawned.append((process, args, env, childFDs))
+        return process
+
+
+class WorkerPoolTests(SynchronousTestCase):
+    """
+    The pool's supervision on a fake clock: what it starts, restarts,
+    signals and waits for.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = SpawningClock()
+        self.pool = WorkerPool("127.0.0.1", 0, 8, 3, None, Path("/etc/sd.ini"),  # type: ignore[arg-type]
+                               self.reactor, executable="/usr/bin/python3")
+        self.pool._sockets = shared_listening_sockets("127.0.0.1", 0, 8, 3)
+        self.addCleanup(self.pool._close_sockets)
+        self.pool.startService()
+
+    def last(self, index: int) -> FakeProcess:
+        return self.pool.processes[index]
+
+    def test_one_process_per_other_socket(self) -> None:
+        """
+        Workers 1 and 2 run the worker module on the configuration, each
+        with its own socket as descriptor 3, without systemd's variables.
+        """
+        os.environ["NOTIFY_SOCKET"] = "/run/systemd/notify"
+        self.addCleanup(os.environ.pop, "NOTIFY_SOCKET")
+        reactor = SpawningClock()
+        pool = WorkerPool("127.0.0.1", 0, 8, 3, None, Path("/etc/sd.ini"),  # type: ignore[arg-type]
+                          reactor, executable="/usr/bin/python3")
+        pool._sockets = self.pool._sockets
+        pool.startService()
+        self.assertEqual([args for _, args, _, _ in reactor.spawned], [
+            ["/usr/bin/python3", "-m", "smartdiscover.workers.child",
+             "--config", "/etc/sd.ini", "--index", str(index)] for index in (1, 2)])
+        self.assertEqual([fds[3] for _, _, _, fds in reactor.spawned],
+                         [pool._sockets[1].fileno(), pool._sockets[2].fileno()])
+        for _, _, env, _ in reactor.spawned:
+            self.assertNotIn("NOTIFY_SOCKET", env)
+
+    def test_restart_backs_off_while_a_worker_dies_at_start(self) -> None:
+        """
+        A worker dying at once is started again after 1, 2, 4 s; one that
+        lived a while after 1 s again.
+        """
+        delays = []
+        for _ in range(3):
+            self.last(1).end()
+            [call] = [c for c in self.reactor.getDelayedCalls() if c.active()]
+            delays.append(call.getTime() - self.reactor.seconds())
+            self.reactor.advance(delays[-1])
+        self.assertEqual(delays, [1.0, 2.0, 4.0])
+        self.reactor.advance(60)
+        self.last(1).end()
+        [call] = [c for c in self.reactor.getDelayedCalls() if c.active()]
+        self.assertEqual(call.getTime() - self.reactor.seconds(), 1.0)
+        self.assertEqual(sorted(self.pool.processes), [2])
+
+    def test_reload_signals_every_worker(self) -> None:
+        """
+        A reload of the first process is a SIGHUP to every worker.
+        """
+        self.pool.reload()
+        self.assertEqual([self.last(i).signals for i in (1, 2)], [["HUP"], ["HUP"]])
+
+    def test_stop_terminates_then_kills_and_waits(self) -> None:
+        """
+        Stopping sends SIGTERM, SIGKILL to a worker still there after the
+        grace period, and finishes once every worker has ended; nothing is
+        started again.
+        """
+        first, second = self.last(1), self.last(2)
+        done = self.pool.stopService()
+        self.assertEqual((first.signals, second.signals), (["TERM"], ["TERM"]))
+        first.end()
+        self.assertNoResult(done)
+        self.reactor.advance(10)
+        self.assertEqual(second.signals, ["TERM", "KILL"])
+        second.end()
+        self.successResultOf(done)
+        self.assertEqual(self.pool._sockets, [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+        self.assertEqual(len(self.reactor.spawned), 2)
 
 
 def post(port: int, cafile: Path) -> int:

@@ -57,10 +57,6 @@ class WorkerPool(Service):
         self._ended: dict[int, Deferred[None]] = {}
         self.processes: dict[int, Any] = {}
 
-    @property
-    def port(self) -> int:
-        return self._sockets[0].getsockname()[1]
-
     def privilegedStartService(self) -> None:
         self._sockets = shared_listening_sockets(self._interface, self._port_number,
                                                  self._backlog, self._count)
