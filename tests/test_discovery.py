@@ -19,10 +19,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.discovery.answer import answer_autodiscover
+from smartdiscover.discovery import outlook
 from smartdiscover.discovery.outlook import render_error, render_settings
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
-from tests.helpers import DEMO_HASH, MINIMAL_INI, write_config
+from tests.helpers import DEMO_HASH, MINIMAL_INI, edit, write_config
 
 # Namespaces spelled out here, independently of the code under test.
 RESPONSE_2006 = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
@@ -991,3 +992,68 @@ class RequestCacheTests(SynchronousTestCase):
         first, second = parse_request(body), parse_request(body)
         self.assertEqual(first, second)
         self.assertIsNot(first, second)
+
+
+class SplicedSettingsTests(DocumentAssertions):
+    """
+    A settings document is built once per catalogue and each user's address
+    and display name are filled in: the bytes must be exactly what building
+    it for that user gives.
+    """
+
+    def setUp(self) -> None:
+        self.model = self.load_model(edit(
+            "[urls]\n", "[urls]\ncaldav = https://mail.example.test/dav/?a=1&b=<2>\n"))
+        self.catalogue = self.model.catalogue
+
+    def assertSameAsBuilt(self, principal: Principal) -> bytes:
+        for extensions in (True, False):
+            spliced = render_settings(self.catalogue, principal, extensions)
+            self.assertEqual(spliced, outlook._render_settings(self.catalogue, principal,
+                                                               extensions))
+        return spliced
+
+    def test_values_escaped_as_built(self) -> None:
+        """
+        Markup characters, quotes, non-ASCII, tabs and newlines in either
+        value come out byte for byte as lxml writes them.
+        """
+        for principal in (PRINCIPAL,
+                          Principal("demo@example.test"),
+                          Principal("o'brien+tag@example.test", 'A & B <"C"> \'D\''),
+                          Principal("jörg@exämple.test", "Jörg Ünïcødé 🎉"),
+                          Principal("demo@example.test", "tab\there\nline"),
+                          Principal("demo@example.test", "carriage\rreturn")):
+            output = self.assertSameAsBuilt(principal)
+            self.assertSettings(output, principal)
+
+    def test_values_lxml_refuses_are_refused_alike(self) -> None:
+        """
+        A control character cannot be in an XML document: the answer fails
+        as building it would, never with a broken document.
+        """
+        principal = Principal("demo@example.test", "bell\x07")
+        self.assertRaises(ValueError, render_settings, self.catalogue, principal)
+
+    def test_marks_in_values_and_catalogue(self) -> None:
+        """
+        The private-use characters that mark the user's values are just
+        text when a user or the configuration holds them.
+        """
+        self.assertSameAsBuilt(Principal("demo@example.test", "\ue000\ue001"))
+        self.catalogue = self.load_model(edit(
+            "[urls]\n", "[urls]\ncaldav = https://mail.example.test/\ue001/\n")).catalogue
+        self.assertSameAsBuilt(PRINCIPAL)
+
+    def test_built_once_per_catalogue(self) -> None:
+        """
+        Answers for many users of one catalogue build the document once
+        (and once more to check the catalogue holds no mark).
+        """
+        built = []
+        build = outlook._render_settings
+        self.patch(outlook, "_render_settings",
+                   lambda *a: built.append(a) or build(*a))
+        for n in range(20):
+            render_settings(self.catalogue, Principal(f"user{n}@example.test", f"User {n}"))
+        self.assertEqual(len(built), 2)

@@ -4,6 +4,7 @@ Outlook POX Autodiscover answers (MS-OXDSCLI; PROTOCOLS.md sections 2.4-2.10).
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import OrderedDict
 from datetime import datetime
@@ -62,8 +63,18 @@ def _response() -> tuple[etree._Element, etree._Element]:
     return root, response
 
 
-_RENDERED: OrderedDict[tuple[int, Principal, bool], tuple[Catalogue, bytes]] = OrderedDict()
-RENDER_CACHE_SIZE = 4096
+# Per-user values in a settings document are the user's address and display
+# name.  The document for a catalogue is built once with these two marks in
+# their place, and each answer joins its pieces around the user's values,
+# escaped as lxml escapes text.
+_ADDRESS, _NAME = "\ue000", "\ue001"  # private-use: nothing else writes them
+_MARKS = re.compile("(\ue000|\ue001)".encode("utf-8"))
+# Values lxml would escape otherwise (CR) or refuse (other controls,
+# surrogates), and the marks themselves: those users get a full render.
+_UNSPLICEABLE = re.compile("[^\t\n\x20-\ud7ff\ue002-\ufffd\U00010000-\U0010ffff]")
+_TEMPLATES: OrderedDict[tuple[int, bool], tuple[Catalogue, tuple[bytes, ...] | None]] = \
+    OrderedDict()
+TEMPLATE_CACHE_SIZE = 1024  # catalogues (one per served domain and model) x 2
 
 
 def render_settings(catalogue: Catalogue, principal: Principal,
@@ -73,20 +84,41 @@ def render_settings(catalogue: Catalogue, principal: Principal,
     offered service, standard Types first, then (with C{extensions}) every
     other service.
 
-    A document depends only on its arguments, and building one costs a few
-    hundred microseconds: the last few thousand are kept.  A new model has
-    new catalogues, so a reload never serves a stale document.
+    Building one costs a few hundred microseconds, filling in a user a few:
+    see L{_template}.  A new model has new catalogues, so a reload never
+    serves a stale document.
     """
-    key = (id(catalogue), principal, extensions)
-    hit = _RENDERED.get(key)
+    name = principal.display_name or principal.address
+    pieces = _template(catalogue, extensions)
+    if pieces is None or _UNSPLICEABLE.search(principal.address + name):
+        return _render_settings(catalogue, principal, extensions)
+    values = {_ADDRESS.encode("utf-8"): _escaped(principal.address),
+              _NAME.encode("utf-8"): _escaped(name)}
+    return b"".join(values.get(piece, piece) for piece in pieces)
+
+
+def _template(catalogue: Catalogue, extensions: bool) -> tuple[bytes, ...] | None:
+    """
+    The catalogue's settings document split around the user's values (the
+    marks stay, as separate pieces); C{None} when the catalogue itself
+    holds a mark.
+    """
+    key = (id(catalogue), extensions)
+    hit = _TEMPLATES.get(key)
     if hit is not None and hit[0] is catalogue:
-        _RENDERED.move_to_end(key)
+        _TEMPLATES.move_to_end(key)
         return hit[1]
-    document = _render_settings(catalogue, principal, extensions)
-    _RENDERED[key] = (catalogue, document)
-    if len(_RENDERED) > RENDER_CACHE_SIZE:
-        _RENDERED.popitem(last=False)
-    return document
+    document = _render_settings(catalogue, Principal(_ADDRESS, _NAME), extensions)
+    without_user = _render_settings(catalogue, Principal("u@d", "u"), extensions)
+    pieces = None if _MARKS.search(without_user) else tuple(_MARKS.split(document))
+    _TEMPLATES[key] = (catalogue, pieces)
+    if len(_TEMPLATES) > TEMPLATE_CACHE_SIZE:
+        _TEMPLATES.popitem(last=False)
+    return pieces
+
+
+def _escaped(text: str) -> bytes:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
 
 
 def _render_settings(catalogue: Catalogue, principal: Principal, extensions: bool) -> bytes:
