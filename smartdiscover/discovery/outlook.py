@@ -72,8 +72,8 @@ _MARKS = re.compile("(\ue000|\ue001)".encode("utf-8"))
 # Values lxml would escape otherwise (CR) or refuse (other controls,
 # surrogates), and the marks themselves: those users get a full render.
 _UNSPLICEABLE = re.compile("[^\t\n\x20-\ud7ff\ue002-\ufffd\U00010000-\U0010ffff]")
-_TEMPLATES: OrderedDict[tuple[int, bool], tuple[Catalogue, tuple[bytes, ...] | None]] = \
-    OrderedDict()
+_Template = tuple[tuple[bytes, ...], tuple[int, ...], int]  # pieces, address at, name at
+_TEMPLATES: OrderedDict[tuple[int, bool], tuple[Catalogue, _Template | None]] = OrderedDict()
 TEMPLATE_CACHE_SIZE = 1024  # catalogues (one per served domain and model) x 2
 
 
@@ -88,20 +88,25 @@ def render_settings(catalogue: Catalogue, principal: Principal,
     see L{_template}.  A new model has new catalogues, so a reload never
     serves a stale document.
     """
-    name = principal.display_name or principal.address
-    pieces = _template(catalogue, extensions)
-    if pieces is None or _UNSPLICEABLE.search(principal.address + name):
+    address = principal.address
+    name = principal.display_name or address
+    template = _template(catalogue, extensions)
+    if template is None or _UNSPLICEABLE.search(address) or _UNSPLICEABLE.search(name):
         return _render_settings(catalogue, principal, extensions)
-    values = {_ADDRESS.encode("utf-8"): _escaped(principal.address),
-              _NAME.encode("utf-8"): _escaped(name)}
-    return b"".join(values.get(piece, piece) for piece in pieces)
+    pieces, address_at, name_at = template
+    filled = list(pieces)
+    escaped = _escaped(address)
+    for index in address_at:
+        filled[index] = escaped
+    filled[name_at] = _escaped(name)
+    return b"".join(filled)
 
 
-def _template(catalogue: Catalogue, extensions: bool) -> tuple[bytes, ...] | None:
+def _template(catalogue: Catalogue, extensions: bool) -> _Template | None:
     """
-    The catalogue's settings document split around the user's values (the
-    marks stay, as separate pieces); C{None} when the catalogue itself
-    holds a mark.
+    The catalogue's settings document split around the user's values, with
+    the indexes of the address pieces and of the display name's piece;
+    C{None} when the catalogue itself holds a mark.
     """
     key = (id(catalogue), extensions)
     hit = _TEMPLATES.get(key)
@@ -110,11 +115,16 @@ def _template(catalogue: Catalogue, extensions: bool) -> tuple[bytes, ...] | Non
         return hit[1]
     document = _render_settings(catalogue, Principal(_ADDRESS, _NAME), extensions)
     without_user = _render_settings(catalogue, Principal("u@d", "u"), extensions)
-    pieces = None if _MARKS.search(without_user) else tuple(_MARKS.split(document))
-    _TEMPLATES[key] = (catalogue, pieces)
+    template = None
+    if not _MARKS.search(without_user):
+        pieces = tuple(_MARKS.split(document))
+        address = _ADDRESS.encode("utf-8")
+        template = (pieces, tuple(i for i, piece in enumerate(pieces) if piece == address),
+                    pieces.index(_NAME.encode("utf-8")))
+    _TEMPLATES[key] = (catalogue, template)
     if len(_TEMPLATES) > TEMPLATE_CACHE_SIZE:
         _TEMPLATES.popitem(last=False)
-    return pieces
+    return template
 
 
 def _escaped(text: str) -> bytes:
