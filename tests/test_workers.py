@@ -362,6 +362,17 @@ class WorkersServiceTests(SynchronousTestCase):
         self.assertIn("worker 1 stopped", self.service.log())
         self.assertNotIn("worker 1 exited", self.service.log())
 
+    def test_worker_leaves_sigint_to_the_first_process(self) -> None:
+        """
+        Ctrl-C reaches every process of the group; a worker ignores it and
+        is stopped by the first process instead, never restarted.
+        """
+        os.kill(self.worker_pid, signal.SIGINT)
+        self.assertEqual(post(self.port, self.cafile), 200)
+        time.sleep(0.5)
+        self.assertTrue(alive(self.worker_pid))
+        self.assertNotIn("worker 1 exited", self.service.log())
+
     def test_orphaned_worker_stops(self) -> None:
         """
         A first process killed without a chance to stop its workers does

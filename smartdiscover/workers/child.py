@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             reactor.stop()
 
     LoopingCall(orphaned).start(PARENT_CHECK, now=False)
+    # Ctrl-C in a terminal reaches the whole process group: the first
+    # process stops its workers itself (SIGTERM), in order.
+    reactor.callWhenRunning(signal.signal, signal.SIGINT, signal.SIG_IGN)
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
