@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--index", required=True, type=int)
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal reaches the whole process group: the first
+    # process stops its workers itself (SIGTERM), in order.  (Twisted leaves
+    # an ignored SIGINT ignored.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from twisted.internet import reactor
     from twisted.internet.task import LoopingCall
@@ -52,9 +56,6 @@ def main(argv: list[str] | None = None) -> int:
             reactor.stop()
 
     LoopingCall(orphaned).start(PARENT_CHECK, now=False)
-    # Ctrl-C in a terminal reaches the whole process group: the first
-    # process stops its workers itself (SIGTERM), in order.
-    reactor.callWhenRunning(signal.signal, signal.SIGINT, signal.SIG_IGN)
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
