@@ -335,6 +335,16 @@ class WorkersServiceTests(SynchronousTestCase):
         self.service.reload("reloaded")
         self.wait_for(r"\[worker-1 [^\]]*\] reloaded .*generation 2")
 
+    def test_changed_number_applies_at_restart(self) -> None:
+        """
+        A reload with another number of workers says it needs a restart
+        and keeps the processes it has.
+        """
+        self.config.write_text(self.config.read_text().replace("workers = 2", "workers = 3"))
+        self.service.reload("reloaded")
+        self.wait_for(r"\[server\] workers changed to 3: restart to apply")
+        self.assertEqual(self.service.log().count("started: pid="), 1)
+
     def test_dead_worker_replaced_without_losing_connections(self) -> None:
         """
         A killed worker is started again; connections that arrive meanwhile
