@@ -26,9 +26,9 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.testing import StringTransport
 from twisted.web import server
-from twisted.web.resource import Resource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare import Fixed  # noqa: E402
 from servers import AUTH, BODY, PATH, ROOT, free_port  # noqa: E402
 
 REQUEST = (f"POST {PATH} HTTP/1.1\r\nHost: mail.example.test\r\nAuthorization: {AUTH}\r\n"
@@ -38,18 +38,6 @@ REQUEST = (f"POST {PATH} HTTP/1.1\r\nHost: mail.example.test\r\nAuthorization: {
 class Transport(StringTransport):
     def setTcpNoDelay(self, enabled: bool) -> None:
         pass
-
-
-class Fixed(Resource):
-    isLeaf = True
-
-    def __init__(self, body: bytes) -> None:
-        super().__init__()
-        self.body = body
-
-    def render(self, request: server.Request) -> bytes:
-        request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
-        return self.body
 
 
 def smartdiscover_site(work: Path) -> tuple[Any, Any]:
