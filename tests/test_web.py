@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
-from twisted.cred.portal import IRealm
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import ConnectionDone
@@ -38,7 +38,7 @@ from smartdiscover.config import Model, load
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.web.tree import build_resource_tree
 from smartdiscover.web.autodiscover import AutodiscoverRealm, AutodiscoverResource
-from smartdiscover.web.basic_auth import CheckerBusy
+from smartdiscover.web.basic_auth import BasicAuthResource, CheckerBusy
 from smartdiscover.web.devcert import create_development_certificate
 from smartdiscover.web.site import MAX_BODY, SmartChannel, SmartSite
 from smartdiscover.web.tls import ReloadableServerTLS, load_server_tls
@@ -984,6 +984,58 @@ class BasicAuthTests(SynchronousTestCase, AuthFixture):
             # The login chain ends cleanly: no error left in the Deferred.
             self.assertIsNone(self.successResultOf(pending[0]), outcome)
         self.assertEqual(self.flushLoggedErrors(), [])
+
+
+class LogoutTests(SynchronousTestCase, AuthFixture):
+    """
+    The realm's logout runs once the avatar's answer is complete, whether
+    the avatar answers at once or later.
+    """
+
+    def connect(self, avatar: IResource) -> tuple[Connection, list[str]]:
+        logouts: list[str] = []
+
+        @implementer(IRealm)
+        class Realm:
+            def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:
+                return IResource, avatar, lambda: logouts.append(avatarId.address)
+
+        model = self.load_model()
+        checker, _ = self.passwd_checker(model)
+        resource = BasicAuthResource(Portal(Realm(), [checker]), "mail.example.test")
+        connection = Connection(resource)
+        connection.send(http_request(headers=(DEMO_AUTH,)))
+        return connection, logouts
+
+    def test_answered_at_once(self) -> None:
+        """
+        An avatar that answers while rendering is logged out right away.
+        """
+        connection, logouts = self.connect(RecordingResource())
+        self.assertEqual(connection.response().code, 200)
+        self.assertEqual(logouts, [DEMO_USER.decode()])
+
+    def test_answered_later(self) -> None:
+        """
+        An avatar still working is logged out only once it has answered.
+        """
+        slow = SlowResource()
+        connection, logouts = self.connect(slow)
+        self.assertEqual(logouts, [])
+        [request] = slow.pending
+        request.write(b"late")
+        request.finish()
+        self.assertEqual(connection.response().code, 200)
+        self.assertEqual(logouts, [DEMO_USER.decode()])
+
+    def test_client_gone_before_the_answer(self) -> None:
+        """
+        A client that leaves while the avatar works still ends in a logout.
+        """
+        slow = SlowResource()
+        connection, logouts = self.connect(slow)
+        connection.lose()
+        self.assertEqual(logouts, [DEMO_USER.decode()])
 
 
 class RealmTests(SynchronousTestCase, AuthFixture):

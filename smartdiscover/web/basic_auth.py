@@ -81,8 +81,11 @@ class BasicAuthResource(Resource):
         if request._disconnected:  # the client went away while we checked
             logout()
             return
-        request.notifyFinish().addBoth(lambda _: logout())
         request.render(avatar)
+        if request.finished:  # answered at once: no need to wait for it
+            logout()
+        else:
+            request.notifyFinish().addBoth(lambda _: logout())
 
     def _failed(self, failure: Failure, request: Request, started: float) -> None:
         if request._disconnected:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import time
+from functools import lru_cache
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
@@ -147,6 +148,7 @@ class SmartChannel(http.HTTPChannel):
             self.transport.abortConnection()
 
 
+@lru_cache(maxsize=256)  # clients ask for the same few paths
 def format_of(path: bytes) -> str:
     """
     The metrics label of a request path.
