@@ -473,8 +473,9 @@ class MalformedRequestTests(SynchronousTestCase):
 
     def test_rejected_before_the_resource(self) -> None:
         """
-        Every malformed or oversized request is answered 400 and closed, and
-        never reaches the resource, whether sent whole or byte by byte.
+        Every malformed or oversized request is answered 400, with the
+        security headers every answer carries, and closed; it never reaches
+        the resource, whether sent whole or byte by byte.
         """
         for label, raw in MALFORMED_REQUESTS:
             for send in ("send", "send_bytewise"):
@@ -484,6 +485,8 @@ class MalformedRequestTests(SynchronousTestCase):
                 responses = connection.responses()
                 where = f"{label} ({send})"
                 self.assertEqual([r.code for r in responses], [400], where)
+                for name, value in SECURITY_HEADERS.items():
+                    self.assertEqual(responses[0].header(name), [value], where)
                 self.assertTrue(connection.transport.disconnecting, where)
                 self.assertEqual(resource.rendered, [], where)
 
