@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.discovery.answer import answer_autodiscover
-from smartdiscover.discovery import outlook
+from smartdiscover.discovery import mobilesync, outlook
 from smartdiscover.discovery.outlook import render_error, render_settings
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
@@ -1026,6 +1026,19 @@ class SplicedSettingsTests(DocumentAssertions):
                           Principal("demo@example.test", "carriage\rreturn")):
             output = self.assertSameAsBuilt(principal)
             self.assertSettings(output, principal)
+
+    def test_mobilesync_answers_spliced_alike(self) -> None:
+        """
+        The ActiveSync settings answer is built once per URL and filled in
+        per user the same way, byte for byte.
+        """
+        url = "https://mail.example.test/Microsoft-Server-ActiveSync?a=1&b=<2>"
+        for principal in (PRINCIPAL, Principal("o'brien@example.test", 'A & B <"C">'),
+                          Principal("jörg@exämple.test", "Jörg 🎉"),
+                          Principal("demo@example.test", "carriage\rreturn"),
+                          Principal("demo@example.test", "\ue001")):
+            self.assertEqual(mobilesync.render_settings(url, principal),
+                             mobilesync._render_settings(url, principal))
 
     def test_values_lxml_refuses_are_refused_alike(self) -> None:
         """

@@ -13,6 +13,7 @@ from smartdiscover.discovery.document import child, to_bytes
 from smartdiscover.discovery.outlook import RESPONSE_2006, add_error
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.discovery.request import MOBILESYNC_RESPONSE
+from smartdiscover.discovery.splice import UserTemplates
 
 CULTURE = "en:us"  # sic: MS-ASCMD writes a colon
 
@@ -31,10 +32,19 @@ def _user(response: etree._Element, principal: Principal) -> None:
     child(user, "EMailAddress", principal.address)
 
 
+_TEMPLATES = UserTemplates()  # one per ActiveSync URL
+
+
 def render_settings(activesync_url: str, principal: Principal) -> bytes:
     """
     Action/Settings/Server of Type MobileSync: the URL clients sync with.
+    Built once per URL, filled in per user (L{UserTemplates}).
     """
+    return _TEMPLATES.render(activesync_url, activesync_url, principal,
+                             lambda user: _render_settings(activesync_url, user))
+
+
+def _render_settings(activesync_url: str, principal: Principal) -> bytes:
     root, response = _response()
     _user(response, principal)
     settings = child(child(response, "Action"), "Settings")

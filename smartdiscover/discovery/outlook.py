@@ -4,9 +4,7 @@ Outlook POX Autodiscover answers (MS-OXDSCLI; PROTOCOLS.md sections 2.4-2.10).
 
 from __future__ import annotations
 
-import re
 import zlib
-from collections import OrderedDict
 from datetime import datetime
 
 from lxml import etree
@@ -15,6 +13,7 @@ from smartdiscover.config.model import Catalogue, Security, SocketService
 from smartdiscover.discovery.document import child, to_bytes
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.discovery.request import OUTLOOK_RESPONSE
+from smartdiscover.discovery.splice import UserTemplates
 
 RESPONSE_2006 = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 
@@ -63,18 +62,7 @@ def _response() -> tuple[etree._Element, etree._Element]:
     return root, response
 
 
-# Per-user values in a settings document are the user's address and display
-# name.  The document for a catalogue is built once with these two marks in
-# their place, and each answer joins its pieces around the user's values,
-# escaped as lxml escapes text.
-_ADDRESS, _NAME = "\ue000", "\ue001"  # private-use: nothing else writes them
-_MARKS = re.compile("(\ue000|\ue001)".encode("utf-8"))
-# Values lxml would escape otherwise (CR) or refuse (other controls,
-# surrogates), and the marks themselves: those users get a full render.
-_UNSPLICEABLE = re.compile("[^\t\n\x20-\ud7ff\ue002-\ufffd\U00010000-\U0010ffff]")
-_Template = tuple[tuple[bytes, ...], tuple[int, ...], int]  # pieces, address at, name at
-_TEMPLATES: OrderedDict[tuple[int, bool], tuple[Catalogue, _Template | None]] = OrderedDict()
-TEMPLATE_CACHE_SIZE = 1024  # catalogues (one per served domain and model) x 2
+_TEMPLATES = UserTemplates()  # catalogues (one per served domain and model) x 2
 
 
 def render_settings(catalogue: Catalogue, principal: Principal,
@@ -82,53 +70,11 @@ def render_settings(catalogue: Catalogue, principal: Principal,
     """
     The settings document: User, then an Account with one Protocol per
     offered service, standard Types first, then (with C{extensions}) every
-    other service.
-
-    Building one costs a few hundred microseconds, filling in a user a few:
-    see L{_template}.  A new model has new catalogues, so a reload never
-    serves a stale document.
+    other service.  Built once per catalogue, filled in per user
+    (L{UserTemplates}).
     """
-    address = principal.address
-    name = principal.display_name or address
-    template = _template(catalogue, extensions)
-    if template is None or _UNSPLICEABLE.search(address) or _UNSPLICEABLE.search(name):
-        return _render_settings(catalogue, principal, extensions)
-    pieces, address_at, name_at = template
-    filled = list(pieces)
-    escaped = _escaped(address)
-    for index in address_at:
-        filled[index] = escaped
-    filled[name_at] = _escaped(name)
-    return b"".join(filled)
-
-
-def _template(catalogue: Catalogue, extensions: bool) -> _Template | None:
-    """
-    The catalogue's settings document split around the user's values, with
-    the indexes of the address pieces and of the display name's piece;
-    C{None} when the catalogue itself holds a mark.
-    """
-    key = (id(catalogue), extensions)
-    hit = _TEMPLATES.get(key)
-    if hit is not None and hit[0] is catalogue:
-        _TEMPLATES.move_to_end(key)
-        return hit[1]
-    document = _render_settings(catalogue, Principal(_ADDRESS, _NAME), extensions)
-    without_user = _render_settings(catalogue, Principal("u@d", "u"), extensions)
-    template = None
-    if not _MARKS.search(without_user):
-        pieces = tuple(_MARKS.split(document))
-        address = _ADDRESS.encode("utf-8")
-        template = (pieces, tuple(i for i, piece in enumerate(pieces) if piece == address),
-                    pieces.index(_NAME.encode("utf-8")))
-    _TEMPLATES[key] = (catalogue, template)
-    if len(_TEMPLATES) > TEMPLATE_CACHE_SIZE:
-        _TEMPLATES.popitem(last=False)
-    return template
-
-
-def _escaped(text: str) -> bytes:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+    return _TEMPLATES.render((id(catalogue), extensions), catalogue, principal,
+                             lambda user: _render_settings(catalogue, user, extensions))
 
 
 def _render_settings(catalogue: Catalogue, principal: Principal, extensions: bool) -> bytes:
