@@ -85,7 +85,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
 
 
 def build_service(path: Path, model: Model, reactor: Any,
-                  https_socket: int | None = None) -> MultiService:
+                  https_socket: int | None = None,
+                  on_guard: Callable[[Guard], Any] | None = None) -> MultiService:
     """
     The whole service for the configuration at C{path} (already loaded as
     C{model}).
@@ -93,7 +94,8 @@ def build_service(path: Path, model: Model, reactor: Any,
     The first process (C{https_socket=None}) binds every listener and, with
     C{[server] workers} above 1, starts the workers; a worker answers HTTPS
     on the listening socket it inherited as file descriptor C{https_socket}
-    and leaves plain HTTP, DNS and systemd to the first process.
+    and leaves plain HTTP, DNS and systemd to the first process;
+    C{on_guard} links its guard to the first process's.
     """
     worker = https_socket is not None
     top = MultiService()
@@ -130,6 +132,8 @@ def build_service(path: Path, model: Model, reactor: Any,
     guard = Guard(_backend(model, current, hashing, reactor), current, reactor,
                   local_store=model.auth.backend == "passwd")
     store.subscribe(lambda new: None, lambda _: guard.reloaded())
+    if on_guard is not None:
+        on_guard(guard)
 
     # Health: probes see the configuration; clients see what is advertised.
     monitor = HealthMonitor(current, reactor)
@@ -153,7 +157,7 @@ def build_service(path: Path, model: Model, reactor: Any,
     if model.workers > 1:
         pool = WorkerPool(model.https.interface or _any_address(), model.https.port,
                           model.https.backlog or DEFAULT_BACKLOG, model.workers, https,
-                          path, reactor)
+                          path, reactor, guard=guard)
         pool.setServiceParent(top)
     else:
         strports.service(_listen_description(model.https), https,

@@ -27,7 +27,7 @@ from zope.interface.verify import verifyObject
 
 from smartdiscover.auth.credentials import BasicCredentials, IBasicCredentials
 from smartdiscover.auth.errors import BackendUnavailable, CheckerBusy, Unavailable
-from smartdiscover.auth.guard import Guard
+from smartdiscover.auth.guard import Guard, client_network
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config import Model, load
 from smartdiscover.config.model import GuardPolicy
@@ -526,6 +526,58 @@ class PolicyBoundTests(GuardTestCase):
         self.assertLessEqual(bound, 30)
         self.assertGreaterEqual(calls, self.policy.network_failures)
         self.assertLessEqual(calls, bound)
+
+
+class SharedEventsTests(GuardTestCase):
+    """
+    Events between processes (C{[server] workers}): what a guard tells
+    others, and what it counts when told.
+    """
+
+    def test_tells_counted_failures_and_successes(self) -> None:
+        """
+        A counted failure and a success are told; a repeated wrong password
+        (counted once) and a refusal without a check are not.
+        """
+        guard = self.make_guard(network_failures=2)
+        heard: list[Any] = []
+        guard.on_event(heard.append)
+        self.assertRefused(self.check(password=b"guess"))
+        self.assertRefused(self.check(password=b"guess"))  # repeated: not counted
+        self.successResultOf(self.check(source=HOME))
+        self.assertRefused(self.check(password=b"other guess"))
+        self.assertRefused(self.check())  # the network is now locked
+        self.assertEqual([event[0] for event in heard], ["failed", "succeeded", "failed"])
+        self.assertEqual(heard[0][2], USER)
+        self.assertFalse(heard[0][3])
+
+    def test_told_failures_lock_here(self) -> None:
+        """
+        Failures another process saw count here: enough of them lock the
+        network without a check, and nothing is told back.
+        """
+        guard = self.make_guard()
+        heard: list[Any] = []
+        guard.on_event(heard.append)
+        network = client_network(ATTACKER)
+        for n in range(self.policy.network_failures):
+            guard.apply(("failed", network, f"user{n}@example.test", False))
+        self.assertRefused(self.check())
+        self.assertCalls(0)
+        self.assertEqual(heard, [])
+
+    def test_told_success_makes_a_network_familiar(self) -> None:
+        """
+        A success another process saw makes its network familiar here:
+        the owner from there passes a lock of that network.
+        """
+        guard = self.make_guard()
+        network = client_network(ATTACKER)
+        for n in range(self.policy.network_failures):
+            guard.apply(("failed", network, f"user{n}@example.test", False))
+        self.assertRefused(self.check())
+        guard.apply(("succeeded", network, USER, True))
+        self.assertEqual(self.successResultOf(self.check()), OWNER)
 
 
 # -- the success cache ----------------------------------------------------------

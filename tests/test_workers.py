@@ -17,11 +17,13 @@ from typing import Any
 
 from twisted.internet.error import ProcessTerminated
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import Logger, LogLevel, eventAsJSON
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover.config import ConfigError, load
+from smartdiscover.workers.guard_link import WorkerGuardLink, apply_line, decode, encode
 from smartdiscover.workers.pool import WorkerPool, _WorkerProtocol
 from smartdiscover.workers.sockets import shared_listening_sockets
 from tests.helpers import edit, write_config
@@ -152,6 +154,11 @@ class FakeProcess:
         self.pid = pid
         self.protocol = protocol
         self.signals: list[str] = []
+        self.written: list[bytes] = []
+
+    def writeToChild(self, fd: int, data: bytes) -> None:
+        assert fd == 0
+        self.written.append(data)
 
     def signalProcess(self, name: str) -> None:
         self.signals.append(name)
@@ -258,12 +265,98 @@ class WorkerPoolTests(SynchronousTestCase):
         self.assertEqual(len(self.reactor.spawned), 2)
 
 
-def post(port: int, cafile: Path) -> int:
+class RecordingGuard:
+    """
+    Stands in for a L{Guard}: what was applied, and its event listeners.
+    """
+
+    def __init__(self) -> None:
+        self.applied: list[Any] = []
+        self.listeners: list[Any] = []
+
+    def apply(self, event: Any) -> None:
+        self.applied.append(event)
+
+    def on_event(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+
+class GuardLinkTests(SynchronousTestCase):
+    """
+    Guard events between processes: their encoding, the worker's end and
+    the first process's relay.
+    """
+
+    EVENTS = [("failed", "192.0.2", "demo@example.test", False),
+              ("failed", bytes.fromhex("20010db800000001"), "jörg@example.test", True),
+              ("succeeded", "198.51.100", "demo@example.test", True)]
+
+    def test_round_trip(self) -> None:
+        for event in self.EVENTS:
+            self.assertEqual(decode(encode(event)), event)
+            self.assertNotIn(b"\n", encode(event))
+
+    def test_hostile_lines(self) -> None:
+        """
+        Anything but an event is refused with ValueError, never applied.
+        """
+        for line in (b"", b"{", b"[]", b"null", b'["failed", "n", "a"]',
+                     b'["deleted", "n", "a", false]', b'["failed", 5, "a", false]',
+                     b'["failed", {"hex": "zz"}, "a", false]', b'["failed", "n", 7, false]',
+                     b'["failed", "n", "a", "yes"]', b"\xff\xfe"):
+            self.assertRaises(ValueError, decode, line)
+        guard = RecordingGuard()
+        self.assertIsNone(apply_line(guard, b"garbage"))  # type: ignore[arg-type]
+        self.assertEqual(guard.applied, [])
+
+    def test_worker_end(self) -> None:
+        """
+        The worker sends its guard's events, applies the first process's,
+        ignores garbage, and hears when the first process is gone.
+        """
+        guard, gone = RecordingGuard(), []
+        link = WorkerGuardLink(guard, lambda: gone.append(True))  # type: ignore[arg-type]
+        transport = StringTransport()
+        link.makeConnection(transport)
+        [listener] = guard.listeners
+        listener(self.EVENTS[0])
+        self.assertEqual(transport.value(), encode(self.EVENTS[0]) + b"\n")
+        link.dataReceived(encode(self.EVENTS[1]) + b"\nnot json\n" + encode(self.EVENTS[2])
+                          + b"\n")
+        self.assertEqual(guard.applied, self.EVENTS[1:])
+        link.connectionLost(None)
+        self.assertEqual(gone, [True])
+
+    def test_first_process_relays(self) -> None:
+        """
+        An event from worker 1 is counted by the first process and passed
+        to worker 2, not back to 1; the first process's own go to both.
+        """
+        guard = RecordingGuard()
+        reactor = SpawningClock()
+        pool = WorkerPool("127.0.0.1", 0, 8, 3, None, Path("/etc/sd.ini"),  # type: ignore[arg-type]
+                          reactor, guard=guard)  # type: ignore[arg-type]
+        pool._sockets = shared_listening_sockets("127.0.0.1", 0, 8, 3)
+        self.addCleanup(pool._close_sockets)
+        pool.startService()
+        first, second = pool.processes[1], pool.processes[2]
+        line = encode(self.EVENTS[0])
+        first.protocol.childDataReceived(4, line[:5])
+        first.protocol.childDataReceived(4, line[5:] + b"\n")
+        self.assertEqual(guard.applied, [self.EVENTS[0]])
+        self.assertEqual((first.written, second.written), ([], [line + b"\n"]))
+        [listener] = guard.listeners
+        listener(self.EVENTS[2])
+        own = encode(self.EVENTS[2]) + b"\n"
+        self.assertEqual((first.written, second.written), ([own], [line + b"\n", own]))
+
+
+def post(port: int, cafile: Path, authorization: str = AUTHORIZATION) -> int:
     context = ssl.create_default_context(cafile=str(cafile))
     connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
     try:
         connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
-                           headers={"Authorization": AUTHORIZATION,
+                           headers={"Authorization": authorization,
                                     "Content-Type": "text/xml"})
         response = connection.getresponse()
         response.read()
@@ -288,11 +381,14 @@ class WorkersServiceTests(SynchronousTestCase):
     The real service with C{workers = 2}: two processes answer on one port.
     """
 
+    auth = ""  # extra [auth] lines
+
     def setUp(self) -> None:
         self.directory = Path(self.mktemp()).absolute()
         self.port = free_port()
         ini = edit("https = ssl:8443:", f"https = ssl:{self.port}:interface=127.0.0.1:",
                    edit("ttl = 1\n", "ttl = 1\nworkers = 2\n"))
+        ini = edit("[auth]\n", "[auth]\n" + self.auth, ini)
         # The shipped demo password, so that the log shows who checked it.
         passwd = Path(__file__).parent.parent / "etc" / "users.passwd"
         self.config = write_config(self.directory, ini, passwd.read_text())
@@ -395,3 +491,37 @@ class WorkersServiceTests(SynchronousTestCase):
             time.sleep(0.05)
         self.assertFalse(alive(self.worker_pid))
 
+
+
+class SharedGuardTests(SynchronousTestCase):
+    """
+    The guard's counters add up across processes: failures on either count
+    towards the one policy.
+    """
+
+    def setUp(self) -> None:
+        self.running = WorkersServiceTests("setUp")
+        self.running.auth = "network_failures = 3\nfailure_delay = 0\n"
+        self.running.mktemp = self.mktemp  # type: ignore[method-assign]
+        self.running.addCleanup = self.addCleanup  # type: ignore[method-assign]
+        self.running.setUp()
+
+    def test_network_locked_for_every_process(self) -> None:
+        """
+        Three wrong guesses from one network, wherever they land, lock it
+        on both processes: the right password from there is refused
+        twenty times in a row (new connections spread over both), without
+        a password check; with counters per process, both would still let
+        it in.
+        """
+        port, cafile = self.running.port, self.running.cafile
+        guesses = [basic("demo@example.test", f"guess-{n}") for n in range(3)]
+        self.assertEqual([post(port, cafile, guess) for guess in guesses], [401] * 3)
+        time.sleep(0.5)  # the events cross between the processes
+        self.assertEqual([post(port, cafile) for _ in range(20)], [401] * 20)
+        log = self.running.service.log()
+        self.assertRegex(log, r"\[worker-1 [^\]]*\] authentication failed: "
+                              r"source=\S+ reason=network-throttled")
+        self.assertRegex(log, r"\[smartdiscover\.auth\.guard\.Guard#info\] "
+                              r"authentication failed: source=\S+ reason=network-throttled")
+        self.assertEqual(log.count("reason=rejected"), 3)

@@ -41,6 +41,9 @@ from smartdiscover.config.model import GuardPolicy, Model
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.netblocks import network_of
 
+# ("failed" | "succeeded", client network, account, from a familiar network)
+GuardEvent = tuple[str, Hashable, str, bool]
+
 FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a successful network stays familiar
 TABLE_SIZE = 100_000
 
@@ -105,6 +108,43 @@ class Guard:
         self.verifications = 0
         self.throttled = 0
         self.outcomes: Counter[str] = Counter()  # success, failure, throttled, busy, unavailable
+        self._listeners: list[Callable[[GuardEvent], None]] = []
+
+    def on_event(self, listener: Callable[[GuardEvent], None]) -> None:
+        """
+        C{listener} hears of every failure that counted and every success,
+        for other processes to L{apply}.
+        """
+        self._listeners.append(listener)
+
+    def apply(self, event: GuardEvent) -> None:
+        """
+        Count a failure or a success that another process saw, so that the
+        counters of every process add up to what all of them saw.
+        """
+        kind, network, account, familiar = event
+        now = self._clock.seconds()
+        if kind == "failed":
+            self._count_failure(network, account, familiar, now,
+                                self._current_model().auth.guard)
+        elif kind == "succeeded":
+            self._count_success(network, account, now)
+
+    def _tell(self, event: GuardEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def _count_failure(self, network: Hashable, account: str, familiar: bool, now: float,
+                       policy: GuardPolicy) -> None:
+        self._networks.fail(network, now, policy.network_failures,
+                            policy.network_window, policy.lockout, policy.max_lockout)
+        accounts = self._familiar_accounts if familiar else self._accounts
+        accounts.fail(account, now, policy.account_failures, policy.account_window,
+                      policy.lockout, policy.max_lockout)
+
+    def _count_success(self, network: Hashable, account: str, now: float) -> None:
+        self._familiar.put((account, network), now)
+        self._familiar_accounts.clear(account)
 
     def flush(self) -> None:
         """
@@ -217,11 +257,8 @@ class Guard:
             self._wrong.put(fingerprint, (now + max(policy.network_window,
                                                     policy.account_window), stamp))
             if not repeated:  # a stale password retried counts once
-                self._networks.fail(network, now, policy.network_failures,
-                                    policy.network_window, policy.lockout, policy.max_lockout)
-                accounts = self._familiar_accounts if familiar else self._accounts
-                accounts.fail(account, now, policy.account_failures, policy.account_window,
-                              policy.lockout, policy.max_lockout)
+                self._count_failure(network, account, familiar, now, policy)
+                self._tell(("failed", network, account, familiar))
             self.outcomes["failure"] += 1
             self._log.info("authentication failed: source={source} reason=rejected "
                            "user={user}", user=_shown(credentials.username),
@@ -236,8 +273,8 @@ class Guard:
         else:
             if policy.cache_ttl > 0:
                 self._cache.put(fingerprint, (now + policy.cache_ttl, result, stamp))
-            self._familiar.put((account, network), now)
-            self._familiar_accounts.clear(account)
+            self._count_success(network, account, now)
+            self._tell(("succeeded", network, account, True))
             self.outcomes["success"] += 1
             self._log.info("authentication succeeded: source={source} user={user}",
                            user=_shown(credentials.username), source=credentials.source)

@@ -4,20 +4,18 @@ A worker process: C{python -m smartdiscover.workers.child --config PATH
 
 It builds the same HTTPS service as the first process on the listening
 socket it inherits (file descriptor 3), logs one JSON event per line on
-standard output for the first process to relay, reloads on SIGHUP and
-stops with its parent.
+standard output for the first process to relay, exchanges guard events
+with it over standard input and file descriptor 4, reloads on SIGHUP and
+stops when its standard input closes (the first process is gone).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
-
-PARENT_CHECK = 1.0  # seconds between checks that the first process lives
-
+from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartdiscover-worker")
@@ -30,13 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from twisted.internet import reactor
-    from twisted.internet.task import LoopingCall
+    from twisted.internet.error import ReactorNotRunning
+    from twisted.internet.stdio import StandardIO
     from twisted.logger import Logger, globalLogBeginner
 
     from smartdiscover.config import ConfigError, load
     from smartdiscover.logs import json_stdout
     from smartdiscover.tap import build_service
-    from smartdiscover.workers.pool import SOCKET_FD
+    from smartdiscover.workers.guard_link import WorkerGuardLink
+    from smartdiscover.workers.pool import GUARD_FD, SOCKET_FD
 
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     globalLogBeginner.beginLoggingTo([json_stdout()], redirectStandardIO=False)
@@ -47,15 +47,23 @@ def main(argv: list[str] | None = None) -> int:
         log.error("worker {index}: invalid configuration\n{error}", index=args.index,
                   error=str(e))
         return 2
-    service = build_service(args.config, model, reactor, https_socket=SOCKET_FD)
-    parent = os.getppid()
+    stopping: list[bool] = []
+    reactor.addSystemEventTrigger("before", "shutdown", stopping.append, True)
 
-    def orphaned() -> None:  # the first process died without stopping us
-        if os.getppid() != parent:
-            log.warn("worker {index}: the first process is gone, stopping", index=args.index)
+    def gone() -> None:  # our standard input closed
+        if stopping:  # as every reader is, when we stop
+            return
+        log.warn("worker {index}: the first process is gone, stopping", index=args.index)
+        try:
             reactor.stop()
+        except ReactorNotRunning:
+            pass
 
-    LoopingCall(orphaned).start(PARENT_CHECK, now=False)
+    def link(guard: Any) -> None:
+        StandardIO(WorkerGuardLink(guard, gone), stdin=0, stdout=GUARD_FD, reactor=reactor)
+
+    service = build_service(args.config, model, reactor, https_socket=SOCKET_FD,
+                            on_guard=link)
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

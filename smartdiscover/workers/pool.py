@@ -19,6 +19,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger, eventFromJSON
 from twisted.python.failure import Failure
 
+from smartdiscover.auth.guard import Guard
+from smartdiscover.workers.guard_link import MAX_LINE, apply_line, encode
 from smartdiscover.workers.sockets import shared_listening_sockets
 
 RESTART_DELAY = 1.0  # seconds before a dead worker is started again
@@ -26,6 +28,7 @@ MAX_RESTART_DELAY = 30.0  # after repeated quick deaths
 STABLE_AFTER = 10.0  # a worker that lived this long died by accident, not at start
 STOP_GRACE = 10.0  # seconds a worker gets to stop before SIGKILL
 SOCKET_FD = 3  # where a worker finds its listening socket
+GUARD_FD = 4  # where a worker writes its guard events (it reads ours on stdin)
 # A worker must not speak to systemd: only the first process does.
 PRIVATE_ENVIRONMENT = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
                        "LISTEN_PID", "LISTEN_FDNAMES")
@@ -41,7 +44,7 @@ class WorkerPool(Service):
 
     def __init__(self, interface: str, port: int, backlog: int, count: int,
                  factory: IProtocolFactory, config: Path, reactor: Any,
-                 executable: str = sys.executable) -> None:
+                 executable: str = sys.executable, guard: Guard | None = None) -> None:
         self._interface = interface
         self._port_number = port
         self._backlog = backlog
@@ -50,6 +53,7 @@ class WorkerPool(Service):
         self._config = config
         self._reactor = reactor
         self._executable = executable
+        self._guard = guard
         self._sockets: list[socket.socket] = []
         self._port: IListeningPort | None = None
         self._delays: dict[int, float] = {}
@@ -67,6 +71,8 @@ class WorkerPool(Service):
 
     def startService(self) -> None:
         super().startService()
+        if self._guard is not None:
+            self._guard.on_event(lambda event: self._pass_on(encode(event)))
         for index in range(1, self._count):
             self._start(index)
 
@@ -106,11 +112,27 @@ class WorkerPool(Service):
             protocol, self._executable,
             [self._executable, "-m", "smartdiscover.workers.child",
              "--config", str(self._config), "--index", str(index)],
-            env=environment, childFDs={0: "w", 1: "r", 2: "r",
+            env=environment, childFDs={0: "w", 1: "r", 2: "r", GUARD_FD: "r",
                                        SOCKET_FD: self._sockets[index].fileno()})
         protocol.started = self._reactor.seconds()
         self._log.info("worker {index} started: pid={pid}", index=index,
                        pid=self.processes[index].pid)
+
+    def _reported(self, index: int, line: bytes) -> None:
+        """
+        Worker C{index} counted a guard event: count it here, and pass it on
+        to every other worker.
+        """
+        if self._guard is not None and apply_line(self._guard, line) is not None:
+            self._pass_on(line, index)
+
+    def _pass_on(self, line: bytes, source: int | None = None) -> None:
+        for index, process in list(self.processes.items()):
+            if index != source:
+                try:
+                    process.writeToChild(0, line + b"\n")
+                except Exception:  # it is ending: its successor starts afresh
+                    pass
 
     def _exited(self, index: int, started: float, reason: Failure) -> None:
         self.processes.pop(index, None)
@@ -149,12 +171,18 @@ class _WorkerProtocol(ProcessProtocol):
         self._pool = pool
         self._index = index
         self._system = f"worker-{index}"
-        self._buffers = {1: b"", 2: b""}
+        self._buffers = {1: b"", 2: b"", GUARD_FD: b""}
 
     def childDataReceived(self, fd: int, data: bytes) -> None:
         if fd not in self._buffers:
             return
         *lines, self._buffers[fd] = (self._buffers[fd] + data).split(b"\n")
+        if fd == GUARD_FD:
+            if len(self._buffers[fd]) > MAX_LINE:  # not ours to keep
+                self._buffers[fd] = b""
+            for line in lines:
+                self._pool._reported(self._index, line)
+            return
         for line in lines:
             if line.strip():
                 self._relay(line, fd)
@@ -178,6 +206,6 @@ class _WorkerProtocol(ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         for fd, rest in self._buffers.items():
-            if rest.strip():
+            if rest.strip() and fd != GUARD_FD:
                 self._relay(rest, fd)
         self._pool._exited(self._index, self.started, reason)

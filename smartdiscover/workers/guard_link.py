@@ -1,0 +1,94 @@
+"""
+The guard's counters across worker processes: every process tells the
+first one of each failure that counted and each success; the first one
+counts it too and passes it on to every other process.  So each process's
+counters add up to what all of them saw, and the policy's bounds hold for
+the whole service, not per process.
+
+One JSON object per line: C{[kind, network, account, familiar]}, the
+network as text (an IPv4 /24) or as C{{"hex": ...}} (IPv6 /64 bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Hashable
+
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+
+from smartdiscover.auth.guard import Guard, GuardEvent
+
+MAX_LINE = 4096  # an account is at most a few hundred bytes
+
+_log = Logger(namespace="smartdiscover.workers")
+
+
+def encode(event: GuardEvent) -> bytes:
+    kind, network, account, familiar = event
+    return json.dumps([kind, _network_out(network), account, familiar]).encode("utf-8")
+
+
+def decode(line: bytes) -> GuardEvent:
+    """
+    @raise ValueError: for anything that is not an event.
+    """
+    try:
+        kind, network, account, familiar = json.loads(line)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not a guard event: {e}") from None
+    if kind not in ("failed", "succeeded") or not isinstance(account, str) \
+            or not isinstance(familiar, bool):
+        raise ValueError("not a guard event")
+    return kind, _network_in(network), account, familiar
+
+
+def _network_out(network: Hashable) -> Any:
+    return {"hex": network.hex()} if isinstance(network, bytes) else network
+
+
+def _network_in(value: Any) -> Hashable:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("hex"), str):
+        return bytes.fromhex(value["hex"])
+    raise ValueError("not a client network")
+
+
+def apply_line(guard: Guard, line: bytes) -> GuardEvent | None:
+    """
+    Count the event on C{line}; C{None} (and a log line) when it is not one.
+    """
+    try:
+        event = decode(line)
+    except ValueError as e:
+        _log.warn("guard event ignored: {why}", why=str(e))
+        return None
+    guard.apply(event)
+    return event
+
+
+class WorkerGuardLink(LineReceiver):
+    """
+    A worker's end, over its standard input (from the first process) and
+    file descriptor 4 (to it).  Standard input closing means the first
+    process is gone: C{gone} is called.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, guard: Guard, gone: Any) -> None:
+        self._guard = guard
+        self._gone = gone
+        guard.on_event(self._send)
+
+    def _send(self, event: GuardEvent) -> None:
+        if self.transport is not None:
+            self.sendLine(encode(event))
+
+    def lineReceived(self, line: bytes) -> None:
+        apply_line(self._guard, line)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self._gone()
