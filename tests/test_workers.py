@@ -324,6 +324,13 @@ class GuardLinkTests(SynchronousTestCase):
         link.dataReceived(encode(self.EVENTS[1]) + b"\nnot json\n" + encode(self.EVENTS[2])
                           + b"\n")
         self.assertEqual(guard.applied, self.EVENTS[1:])
+        # The longest account a Basic header can carry passes; a line over
+        # the limit is dropped, and the link stays.
+        longest = ("failed", "192.0.2", "ü" * 8192 + "@example.test", False)
+        link.dataReceived(encode(longest) + b"\n" + b"x" * 70000 + b"\n")
+        self.assertEqual(guard.applied[-1], longest)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(gone, [])
         link.connectionLost(None)
         self.assertEqual(gone, [True])
 

@@ -39,7 +39,7 @@ _SECURITY_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in SEC
 def raw_response(status: bytes) -> bytes:
     """
     A complete, empty response that closes the connection, for refusals
-    written before a request object can answer (413, 414).
+    written before a request object can answer (400, 413, 414).
     """
     return (b"HTTP/1.1 " + status + b"\r\n" + _SECURITY_LINES
             + b"Content-Length: 0\r\nConnection: close\r\n\r\n")

@@ -19,14 +19,17 @@ from twisted.protocols.basic import LineReceiver
 
 from smartdiscover.auth.guard import Guard, GuardEvent
 
-MAX_LINE = 4096  # an account is at most a few hundred bytes
+# An account comes from a Basic header, which the HTTP channel bounds at
+# 8 KiB of headers: an event line stays well below this.
+MAX_LINE = 64 * 1024
 
 _log = Logger(namespace="smartdiscover.workers")
 
 
 def encode(event: GuardEvent) -> bytes:
     kind, network, account, familiar = event
-    return json.dumps([kind, _network_out(network), account, familiar]).encode("utf-8")
+    return json.dumps([kind, _network_out(network), account, familiar],
+                      ensure_ascii=False).encode("utf-8")
 
 
 def decode(line: bytes) -> GuardEvent:
@@ -89,6 +92,10 @@ class WorkerGuardLink(LineReceiver):
 
     def lineReceived(self, line: bytes) -> None:
         apply_line(self._guard, line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # Never from our first process; dropping the link would stop us.
+        _log.warn("guard event ignored: over {size} bytes", size=MAX_LINE)
 
     def connectionLost(self, reason: Any = None) -> None:
         self._gone()
