@@ -6,12 +6,14 @@ is a twisted.web resource).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                    HistogramMetricFamily, Metric)
 
 # Buckets for request latency: cached answers take milliseconds, a bcrypt
 # check a few hundred, a failed login the failure delay.
@@ -27,19 +29,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests: Counter[tuple[str, int]] = Counter()
-        self.latency = Histogram("smartdiscover_request_duration_seconds",
-                                 "Time from request to response, by format.", ["format"],
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self._latency_by_format: dict[str, Any] = {}  # labels() is slow per request
+        # Per format: a count per bucket (the last one +Inf) and the sum.
+        # Plain lists, turned into a histogram at scrape time:
+        # prometheus_client's Histogram takes a lock per bucket per request.
+        self._latency: dict[str, tuple[list[int], list[float]]] = {}
         self._sources: list[Callable[[], Iterator[Metric]]] = []
         self.registry.register(_Collector(self))
 
     def request_finished(self, format_: str, code: int, seconds: float) -> None:
         self._requests[(format_, code)] += 1
-        latency = self._latency_by_format.get(format_)
+        latency = self._latency.get(format_)
         if latency is None:
-            latency = self._latency_by_format[format_] = self.latency.labels(format_)
-        latency.observe(seconds)
+            latency = self._latency[format_] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
+        latency[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: upper bounds inclusive
+        latency[1][0] += seconds
 
     def add_source(self, source: Callable[[], Iterator[Metric]]) -> None:
         """
@@ -62,6 +65,16 @@ class _Collector:
         for (format_, code), count in sorted(self._metrics._requests.items()):
             requests.add_metric([format_, str(code)], count)
         yield requests
+        latency = HistogramMetricFamily("smartdiscover_request_duration_seconds",
+                                        "Time from request to response, by format.",
+                                        labels=["format"])
+        for format_, (counts, total) in sorted(self._metrics._latency.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric([format_], buckets, total[0])
+        yield latency
         for source in self._metrics._sources:
             yield from source()
 

@@ -25,7 +25,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 from lxml import etree
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
@@ -54,6 +54,7 @@ from smartdiscover.health.endpoints import (
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.health.probes import ProbeResult, Target
 from smartdiscover.metrics import (
+    LATENCY_BUCKETS,
     Metrics,
     dns_metrics,
     guard_metrics,
@@ -1046,6 +1047,35 @@ class MetricsTests(_WebTestCase):
                        health | {("le", "0.001")}), samples)
         self.assertEqual(self.scrape()[("smartdiscover_requests_total", frozenset(
             {("format", "metrics"), ("code", "200")}))], 1)  # the first scrape
+
+    def test_latency_histogram_as_prometheus_client_writes_it(self) -> None:
+        """
+        The latency histogram, counted in plain lists per request, is
+        exposed exactly as prometheus_client's own Histogram would expose
+        the same observations: bounds are inclusive (a value on a bound
+        counts in it), buckets are cumulative, the sum is kept.
+        (issue 7 section 3; README "Health, and fail-over".)
+        """
+        observations = [0.0, 0.001, 0.0010001, 0.003, 0.05, 0.05, 4.9, 5.0, 5.1, 3600.0]
+        metrics = Metrics()
+        registry = CollectorRegistry()
+        reference = Histogram("smartdiscover_request_duration_seconds",
+                              "Time from request to response, by format.", ["format"],
+                              buckets=LATENCY_BUCKETS, registry=registry)
+        for index, seconds in enumerate(observations):
+            format_ = ("autodiscover", "autoconfig")[index % 2]
+            metrics.request_finished(format_, 200, seconds)
+            reference.labels(format_).observe(seconds)
+
+        def histogram(text: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+            families = text_string_to_metric_families(text.decode("utf-8"))
+            return {(s.name, frozenset(s.labels.items())): s.value for f in families
+                    if f.name == "smartdiscover_request_duration_seconds"
+                    for s in f.samples if not s.name.endswith("_created")}
+
+        ours, theirs = histogram(metrics.text()), histogram(generate_latest(registry))
+        self.assertEqual(len(ours), 2 * (len(LATENCY_BUCKETS) + 3))
+        self.assertEqual(ours, theirs)
 
     def test_config_generation_and_reload(self) -> None:
         """
