@@ -18,7 +18,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL.crypto import X509, PKey
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
@@ -39,8 +38,7 @@ NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
 def _options(certificate: x509.Certificate, key: Any) -> CertificateOptions:
-    return CertificateOptions(privateKey=PKey.from_cryptography_key(key),
-                              certificate=X509.from_cryptography(certificate))
+    return CertificateOptions(privateKey=key, certificate=certificate)
 
 
 def _development() -> tuple[x509.Certificate, Any]:

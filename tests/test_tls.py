@@ -13,6 +13,7 @@ import datetime
 import os
 import ssl
 import stat
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -225,6 +226,20 @@ class LoadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
         self.assertTrue(handshake.succeeded, handshake.errors)
         chain = handshake.client.get_peer_cert_chain(as_cryptography=True)
         self.assertEqual(chain, [_certificate(certificate), _certificate(other)])
+
+    def test_no_deprecated_pyopenssl_objects(self) -> None:
+        """
+        Building and using the context passes pyOpenSSL no X509 or PKey
+        object (deprecated there): the key and chain stay cryptography
+        objects, so operators see no warning at start or reload.
+        """
+        certificate, key = self.files()
+        other, _ = self.files(["intermediate.example.test"])
+        certificate.write_bytes(certificate.read_bytes() + other.read_bytes())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            tls = load_server_tls(certificate, key)
+            tls.options.getContext()
 
     def test_key_of_another_certificate(self) -> None:
         """

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from OpenSSL import SSL
-from OpenSSL.crypto import PKey, X509
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from zope.interface import implementer
@@ -78,10 +77,12 @@ def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> Serv
         raise TLSFilesError(f"{where}: no usable unencrypted PEM key ({e})") from None
     if not _matches(key, chain[0]):
         raise TLSFilesError(f"{where}: the key does not belong to the certificate")
+    # cryptography objects, which pyOpenSSL takes as they are (its own
+    # X509 and PKey are deprecated); Twisted only hands them on.
     options = CertificateOptions(
-        privateKey=PKey.from_cryptography_key(key),
-        certificate=X509.from_cryptography(chain[0]),
-        extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=chain[0],  # type: ignore[arg-type]
+        extraCertChain=list(chain[1:]),  # type: ignore[arg-type]
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=INTERMEDIATE_CIPHERS,
         # Clients that come back resume instead of a full handshake, from
