@@ -302,6 +302,18 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def ratio(mine: list[Run], other: list[Run]) -> str:
+    """
+    The ratio of the medians, and the range of the ratios within each
+    round: the two servers of a round were measured minutes apart, not a
+    whole run apart, so the range shows the spread without the drift.
+    """
+    overall = median([r.rate for r in mine]) / median([r.rate for r in other])
+    rounds = sorted(a.rate / b.rate for a, b in zip(mine, other) if b.rate)
+    spread = f" (rounds {rounds[0]:.2f}-{rounds[-1]:.2f})" if len(rounds) > 1 else ""
+    return f"{overall:.2f}{spread}"
+
+
 def report(args: argparse.Namespace, versions: list[str], targets: list[Target],
            memory: list[tuple[int, float]], reloads: Reloads | None) -> None:
     print(", ".join(versions))
@@ -326,12 +338,9 @@ def report(args: argparse.Namespace, versions: list[str], targets: list[Target],
     ours = [t for t in targets if t.name.startswith(OURS)]
     for mine in ours:
         for other in targets[len(ours):]:
-            keepalive = median([r.rate for r in mine.runs]) / median(
-                [r.rate for r in other.runs])
-            close = median([r.rate for r in mine.closes]) / median(
-                [r.rate for r in other.closes])
-            print(f"{mine.name} / {other.name}: keep-alive {keepalive:.2f}, "
-                  f"new connection {close:.2f}")
+            print(f"{mine.name} / {other.name}: "
+                  f"keep-alive {ratio(mine.runs, other.runs)}, "
+                  f"new connection {ratio(mine.closes, other.closes)}")
     if len(memory) > 1:
         (_, start), (total, end) = memory[0], memory[-1]
         print()
