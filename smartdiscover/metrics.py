@@ -20,6 +20,34 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+class LatencyCounts:
+    """
+    One format's request durations: a count per bucket (the last one +Inf)
+    and their sum.  Plain numbers, made a histogram at scrape time:
+    prometheus_client's Histogram takes a lock per bucket per request.
+    """
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # bounds are inclusive
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """
+        (upper bound, count up to it) pairs, as a histogram exposes them.
+        """
+        running, pairs = 0, []
+        for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), self.buckets):
+            running += count
+            pairs.append((bound, running))
+        return pairs
+
+
 class Metrics:
     """
     The registry, the request metrics the site feeds, and collectors for
@@ -29,10 +57,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests: Counter[tuple[str, int]] = Counter()
-        # Per format: a count per bucket (the last one +Inf) and the sum.
-        # Plain lists, turned into a histogram at scrape time:
-        # prometheus_client's Histogram takes a lock per bucket per request.
-        self._latency: dict[str, tuple[list[int], list[float]]] = {}
+        self._latency: dict[str, LatencyCounts] = {}
         self._sources: list[Callable[[], Iterator[Metric]]] = []
         self.registry.register(_Collector(self))
 
@@ -40,9 +65,8 @@ class Metrics:
         self._requests[(format_, code)] += 1
         latency = self._latency.get(format_)
         if latency is None:
-            latency = self._latency[format_] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
-        latency[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: upper bounds inclusive
-        latency[1][0] += seconds
+            latency = self._latency[format_] = LatencyCounts()
+        latency.observe(seconds)
 
     def add_source(self, source: Callable[[], Iterator[Metric]]) -> None:
         """
@@ -68,12 +92,8 @@ class _Collector:
         latency = HistogramMetricFamily("smartdiscover_request_duration_seconds",
                                         "Time from request to response, by format.",
                                         labels=["format"])
-        for format_, (counts, total) in sorted(self._metrics._latency.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            latency.add_metric([format_], buckets, total[0])
+        for format_, counts in sorted(self._metrics._latency.items()):
+            latency.add_metric([format_], counts.cumulative(), counts.total)
         yield latency
         for source in self._metrics._sources:
             yield from source()
