@@ -19,7 +19,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from servers import Processes, free_port, pinned, post, wait
+from servers import Processes, free_port, pinned, post, start_nginx_tls, wait
 
 WORKERS = 2
 RESPONSE = "{http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006}"
@@ -48,30 +48,13 @@ proxy_count = 1
 
 # TLS terminated by one nginx worker with the same certificate, as for the
 # static reference; every request goes on to gunicorn.
-NGINX_PROXY = """
-daemon off;
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {tls}/server.crt;
-        ssl_certificate_key {tls}/server.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
+PROXY_LOCATION = """
         location / {{
             proxy_pass http://127.0.0.1:{upstream};
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
-        }}
-    }}
-}}
-"""
+        }}"""
 
 
 class Unavailable(Exception):
@@ -134,15 +117,8 @@ def start_automx2(venv: Path, work: Path, tls: Path, processes: Processes) -> tu
         seed(upstream)
     except (RuntimeError, OSError) as e:
         raise Unavailable(f"gunicorn: {e}; {_tail(_read(home / 'gunicorn.log'))}") from None
-    port = free_port()
-    (home / "nginx.conf").write_text(NGINX_PROXY.format(work=home, port=port, tls=tls,
-                                                        upstream=upstream))
-    nginx = subprocess.Popen(pinned(0, ["nginx", "-c", str(home / "nginx.conf"),
-                                        "-p", str(home)]),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    processes.append(nginx)
     try:
-        wait(port, nginx)
+        port = start_nginx_tls(home, tls, PROXY_LOCATION.format(upstream=upstream), processes)
         status, answer = post(port, tls / "server.crt")
     except (RuntimeError, OSError) as e:
         raise Unavailable(f"nginx in front of gunicorn: {e}") from None

@@ -31,8 +31,9 @@ AUTH = "Basic " + base64.b64encode(b"demo@example.test:demo-password").decode()
 Processes = list[subprocess.Popen[bytes]]
 
 
-# One worker, the same certificate, the answer as a static file for any method.
-NGINX_STATIC = """
+# One worker terminating TLS with the benchmark's certificate; the caller
+# gives the location blocks.
+NGINX_TLS = """
 daemon off;
 worker_processes 1;
 pid {work}/nginx.pid;
@@ -41,20 +42,25 @@ events {{ worker_connections 1024; }}
 http {{
     access_log off;
     client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
     server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {tls}/server.crt;
         ssl_certificate_key {tls}/server.key;
         ssl_protocols TLSv1.2 TLSv1.3;
+{locations}
+    }}
+}}
+"""
+
+# The answer as a static file for any method.
+STATIC_LOCATION = """
         location = /autodiscover/autodiscover.xml {{
             default_type "text/xml; charset=utf-8";
             alias {work}/answer.xml;
             # Static files refuse POST (405): serve them as to a GET instead.
             error_page 405 =200 $uri;
-        }}
-    }}
-}}
-"""
+        }}"""
 
 
 def free_port() -> int:
@@ -169,9 +175,17 @@ def start_bare(work: Path, processes: Processes) -> int:
 
 def start_nginx(work: Path, processes: Processes) -> int:
     """nginx, one worker, serving work/answer.xml as a static file with the same certificate."""
+    return start_nginx_tls(work, work / "tls", STATIC_LOCATION.format(work=work), processes)
+
+
+def start_nginx_tls(work: Path, tls: Path, locations: str, processes: Processes) -> int:
+    """
+    One nginx worker on CPU 0, its files in C{work}, TLS with the pair in
+    C{tls}, serving C{locations}; its port once it listens.
+    """
     port = free_port()
-    (work / "nginx.conf").write_text(NGINX_STATIC.format(work=work, port=port,
-                                                         tls=work / "tls"))
+    (work / "nginx.conf").write_text(NGINX_TLS.format(work=work, port=port, tls=tls,
+                                                      locations=locations))
     process = subprocess.Popen(pinned(0, ["nginx", "-c", str(work / "nginx.conf"),
                                           "-p", str(work)]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
