@@ -959,6 +959,39 @@ class LoadErrorTests(_ConfigTestCase):
             self.assert_problem(path, problem, "auth", "passwd_file",
                                 f"{passwd_path}:{line}: ", fragment)
 
+    def test_passwd_incomplete_hashes(self) -> None:
+        """
+        A hash of a supported scheme that is cut short or malformed is a
+        problem at its line, and the message never shows the hash: a file
+        cut off inside its last hash, a bcrypt hash with a character outside
+        its alphabet or an impossible cost, argon2id hashes without salt,
+        with a tag cut to a length Base64 cannot have, or without
+        parameters (issue 14, section 4).  Whole hashes of both schemes,
+        with and without Dovecot prefixes, still load.
+        """
+        cut = [DEMO_HASH[:-1], DEMO_HASH[:30], DEMO_HASH[:-1] + "!",
+               DEMO_HASH[:4] + "03" + DEMO_HASH[6:], "{BLF-CRYPT}" + DEMO_HASH[:59],
+               ARGON2_HASH[:ARGON2_HASH.rindex("$")],
+               ARGON2_HASH[:-1][:ARGON2_HASH.rindex("$") + 18],
+               "$argon2id$v=19$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+               "{ARGON2ID}" + ARGON2_HASH[:-5]]
+        passwd = ("".join(passwd_line(f"u{i}@example.test", hashed)
+                          for i, hashed in enumerate(cut))
+                  + passwd_line("whole@example.test", "{BLF-CRYPT}" + DEMO_HASH)
+                  + passwd_line("argon@example.test", ARGON2_HASH))
+        path = self.write(passwd=passwd)
+        problems = self.problems(path)
+        passwd_path = path.parent.absolute() / "users.passwd"
+        self.assertEqual(len(problems), len(cut), [str(p) for p in problems])
+        for line, (problem, hashed) in enumerate(zip(problems, cut), 1):
+            scheme = "argon2id" if "argon2id" in hashed or "ARGON" in hashed else "bcrypt"
+            self.assert_problem(path, problem, "auth", "passwd_file",
+                                f"{passwd_path}:{line}: ", f"malformed {scheme} hash")
+            self.assertNotIn(hashed.split("}")[-1][7:20], str(problem))
+        model = load(self.write(passwd=passwd_line("whole@example.test",
+                                                   "{BLF-CRYPT}" + DEMO_HASH)))
+        self.assertEqual(list(model.users), ["whole@example.test"])
+
     def test_passwd_duplicates(self) -> None:
         """
         An address given twice, in any letter case or domain form, is a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import ssl
 from pathlib import Path
 
@@ -177,6 +178,42 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(self.imap_port(response), "993")
         self.config.write_text("\x00garbage[", encoding="utf-8")
         self.service.reload("reload failed")
+        self.assertEqual(self.post(basic("demo@example.test", DEMO_PASSWORD)).status, 200)
+
+    def test_reload_cut_off_password_file_refused(self) -> None:
+        """
+        A password file cut off inside a hash (a half-written copy), or
+        emptied, is refused on SIGHUP with file and line (issue 14,
+        section 4): the generation stays, /health says the reload failed,
+        and the user it would have dropped still logs in.
+        """
+        passwd = self.directory / "users.passwd"
+        whole = passwd.read_text(encoding="utf-8")
+        for broken, where in ((whole[:whole.index("$2b$") + 30], f"{passwd}:1: "),
+                              ("", "holds no users")):
+            passwd.write_text(broken, encoding="utf-8")
+            self.service.reload("reload failed")
+            self.assertIn(where, self.service.log())
+            health = self.connect()
+            health.request("GET", "/health")
+            state = json.loads(health.getresponse().read())
+            self.assertEqual((state["generation"], state["last_reload_ok"]), (1, False), state)
+            self.assertEqual(self.post(basic("demo@example.test", DEMO_PASSWORD)).status, 200)
+
+    def test_reload_dropping_most_users_warns(self) -> None:
+        """
+        A reload that keeps one user of three applies, and warns with the
+        count it drops.
+        """
+        passwd = self.directory / "users.passwd"
+        demo = passwd.read_text(encoding="utf-8")
+        hashed = demo.split(":")[1]
+        passwd.write_text(demo + f"a@example.test:{hashed}\nb@example.test:{hashed}\n",
+                          encoding="utf-8")
+        self.service.reload("reloaded")
+        passwd.write_text(demo, encoding="utf-8")
+        self.service.reload("reloaded")
+        self.assertIn(f"reloading {self.config} drops 2 of 3 users", self.service.log())
         self.assertEqual(self.post(basic("demo@example.test", DEMO_PASSWORD)).status, 200)
 
     def test_reload_new_certificate(self) -> None:

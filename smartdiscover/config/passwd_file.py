@@ -5,6 +5,7 @@ Dovecot's passwd-file, so one file can serve both.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -17,6 +18,16 @@ PASSWORD_SCHEMES = (b"$2a$", b"$2b$", b"$2y$", b"$argon2id$")
 # Dovecot scheme prefixes we accept, and the hashes each must introduce.
 DOVECOT_PREFIXES = {b"{BLF-CRYPT}": (b"$2a$", b"$2b$", b"$2y$"),
                     b"{ARGON2ID}": (b"$argon2id$",)}
+
+# The whole of each hash, not only its prefix: a file cut off inside a
+# hash (a half-written copy) must be refused, not load a user no password
+# can match.  bcrypt: cost 04-31, 22 characters of salt and 31 of hash in
+# bcrypt's alphabet.  argon2id: the PHC string argon2-cffi and Dovecot
+# write, salt and tag in unpadded Base64 of sensible lengths.
+_BCRYPT = re.compile(rb"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+_ARGON2ID = re.compile(rb"\$argon2id\$(v=19\$)?m=[1-9][0-9]{0,9},t=[1-9][0-9]{0,9},"
+                       rb"p=[1-9][0-9]{0,5}\$(?P<salt>[A-Za-z0-9+/]{11,})"
+                       rb"\$(?P<tag>[A-Za-z0-9+/]{22,})")
 
 Report = Callable[[str], None]
 
@@ -84,7 +95,26 @@ def parse_passwd_line(line: bytes) -> User:
             password_hash, schemes = password_hash[len(prefix):], introduced
     if not password_hash.startswith(schemes):
         raise ValueError("unsupported password scheme (bcrypt $2b$/$2y$ or $argon2id$)")
+    check_hash(password_hash)
     return User(address, password_hash, display_name)
+
+
+def check_hash(password_hash: bytes) -> None:
+    """
+    Refuse a hash of a supported scheme that is incomplete or malformed
+    (the message never shows the hash).
+
+    @raise ValueError: when it is not whole.
+    """
+    if password_hash.startswith(b"$argon2id$"):
+        match = _ARGON2ID.fullmatch(password_hash)
+        # Unpadded Base64 is never 1 more than a multiple of 4 long.
+        if match is None or any(len(match[part]) % 4 == 1 for part in ("salt", "tag")):
+            raise ValueError("incomplete or malformed argon2id hash "
+                             "($argon2id$v=19$m=...,t=...,p=...$salt$hash)")
+    elif _BCRYPT.fullmatch(password_hash) is None:
+        raise ValueError("incomplete or malformed bcrypt hash (60 characters: $2b$, "
+                         "a cost of 04-31, $, then 53 of ./A-Za-z0-9)")
 
 
 def set_password(text: str, address: str, password_hash: str, display_name: str | None,

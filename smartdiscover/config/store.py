@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from smartdiscover.config.loader import ConfigError
+from smartdiscover.config.loader import ConfigError, ConfigProblem
 from smartdiscover.config.model import Model
 
 T = TypeVar("T")
@@ -100,12 +100,17 @@ class ConfigStore:
         d.addCallbacks(self._apply, self._reject)
         d.addCallback(self._finished, waiters)
 
-    def _build(self) -> tuple[Model, list[Any]]:
+    def _build(self) -> tuple[Model, list[Any], int]:
         model = self._load()
-        return model, [s.prepare(model) for s in self._subscribers]
+        dropped = _dropped_users(self.current, model)
+        return model, [s.prepare(model) for s in self._subscribers], dropped
 
-    def _apply(self, built: tuple[Model, list[Any]]) -> bool:
-        model, derived = built
+    def _apply(self, built: tuple[Model, list[Any], int]) -> bool:
+        model, derived, dropped = built
+        if dropped > len(self.current.users) / 2:
+            self._log.warn("reloading {path} drops {dropped} of {count} users",
+                           path=str(model.source), dropped=dropped,
+                           count=len(self.current.users))
         self.current = model
         self.generation += 1
         self.reloads += 1
@@ -138,6 +143,24 @@ class ConfigStore:
             self._start()
         for waiter in waiters:
             waiter.callback(result)
+
+
+def _dropped_users(running: Model, new: Model) -> int:
+    """
+    How many users of the password file in force C{new} would drop.
+
+    @raise ConfigError: when it would drop every one of them: an empty or
+        emptied file is a half-written copy far more often than an intent
+        (SECURITY.md section 7); start the service anew to serve no one.
+    """
+    if not running.users or running.auth.backend != "passwd":
+        return 0
+    if not new.users and new.auth.backend == "passwd":
+        raise ConfigError([ConfigProblem(
+            str(new.source), "auth", "passwd_file",
+            f"{new.auth.passwd_file} holds no users; the running configuration has "
+            f"{len(running.users)}: reload refused")])
+    return len(running.users.keys() - new.users.keys())
 
 
 def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
