@@ -27,7 +27,7 @@ from zope.interface.verify import verifyObject
 
 from smartdiscover.auth.credentials import BasicCredentials, IBasicCredentials
 from smartdiscover.auth.errors import BackendUnavailable, CheckerBusy, Unavailable
-from smartdiscover.auth.guard import Guard, client_network
+from smartdiscover.auth.guard import FAMILIAR_REFRESH, Guard
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config import Model, load
 from smartdiscover.config.model import GuardPolicy
@@ -416,6 +416,135 @@ class AccountLockTests(GuardTestCase):
         self.assertCalls(calls + 2)
 
 
+class FamiliarPlaceTests(GuardTestCase):
+    """
+    Where an account logged in before, failures count per address (IPv4)
+    or /64 (IPv6), and elsewhere in its network apart from that (issue 14,
+    sections 2 and 3).
+    """
+
+    NEIGHBOUR = "192.0.2.77"  # in the owner's /24, not the owner's address
+
+    def wrong_guesses(self, count: int, source: str, start: int = 0) -> None:
+        for i in range(start, start + count):
+            self.assertRefused(self.check(password=b"guess-%d" % (i,), source=source))
+
+    def test_neighbour_cannot_lock_the_owner_out(self) -> None:
+        """
+        The owner logged in from HOME; someone else in HOME's /24 guesses
+        until locked.  The neighbour is then refused without a check, even
+        with the right password, while the owner at HOME still gets in.
+        """
+        self.make_guard(cache_ttl=0)
+        self.assertEqual(self.successResultOf(self.check(source=HOME)), OWNER)
+        self.wrong_guesses(3 * self.policy.account_failures, self.NEIGHBOUR)
+        self.assertCalls(1 + self.policy.account_failures)
+        self.assertRefused(self.check(source=self.NEIGHBOUR))
+        self.assertCalls(1 + self.policy.account_failures)
+        self.assertEqual(self.successResultOf(self.check(source=HOME)), OWNER)
+
+    def test_neighbour_ipv6(self) -> None:
+        """
+        For IPv6 the owner's place is its /64 (temporary addresses change
+        within it): another address of the /64 is the owner, another /64 of
+        the same /48 is not.
+        """
+        self.make_guard(cache_ttl=0)
+        self.assertEqual(self.successResultOf(self.check(source="2001:db8:1:2::10")), OWNER)
+        self.wrong_guesses(3 * self.policy.account_failures, "2001:db8:1:3::66")
+        self.assertEqual(self.successResultOf(self.check(source="2001:db8:1:2:a:b:c:d")), OWNER)
+
+    def test_network_counter_is_not_the_unfamiliar_one(self) -> None:
+        """
+        A spray elsewhere that locks the unfamiliar counter leaves the
+        owner's network open: the owner from a new address there (a new
+        DHCP lease) gets in.
+        """
+        self.make_guard(cache_ttl=0, network_failures=1000)
+        self.successResultOf(self.check(source=HOME))
+        self.wrong_guesses(self.policy.account_failures, ATTACKER)
+        self.assertRefused(self.check(source=ELSEWHERE))
+        self.assertEqual(self.successResultOf(self.check(source="192.0.2.200")), OWNER)
+
+    def test_neighbour_bound_per_half_hour(self) -> None:
+        """
+        Someone in the owner's network (and, with shared NAT, someone at the
+        owner's own address) gets no more checks than an attacker anywhere
+        else: at most 10 per account in 30 minutes (SECURITY.md 3.4).
+        """
+        for source in (self.NEIGHBOUR, HOME):
+            self.make_guard(cache_ttl=0)
+            self.successResultOf(self.check(source=HOME))
+            for i in range(30 * 60 * 2):  # a guess every 0.5 s for 30 minutes
+                self.assertRefused(self.check(password=b"guess-%d" % (i,), source=source))
+                self.clock.advance(0.5)
+            self.assertLessEqual(len(self.backend.calls) - 1, 10, source)
+
+    def test_checked_success_clears_only_its_address(self) -> None:
+        """
+        The owner's own typos at HOME, then the right password: the owner's
+        counter there starts afresh, the neighbour's does not.
+        """
+        self.make_guard(cache_ttl=0)
+        self.successResultOf(self.check(source=HOME))
+        failures = self.policy.account_failures - 1
+        self.wrong_guesses(failures, HOME)
+        self.wrong_guesses(failures, self.NEIGHBOUR, start=100)
+        self.successResultOf(self.check(source=HOME))
+        self.wrong_guesses(failures, HOME, start=200)
+        self.assertEqual(self.successResultOf(self.check(source=HOME)), OWNER)
+        self.wrong_guesses(1, self.NEIGHBOUR, start=300)
+        calls = len(self.backend.calls)
+        self.assertRefused(self.check(source=self.NEIGHBOUR))
+        self.assertCalls(calls)
+
+    def test_cached_success_makes_its_place_familiar(self) -> None:
+        """
+        A phone verified at HOME, then answered from the cache on a new
+        network (ELSEWHERE): that network becomes familiar, so a spray that
+        locks the account's unfamiliar counter does not lock the phone out
+        there.  The cache answers without a check throughout.
+        """
+        self.make_guard(cache_ttl=3600.0, network_failures=1000)
+        self.successResultOf(self.check(source=HOME))
+        self.successResultOf(self.check(source=ELSEWHERE))
+        self.assertCalls(1)
+        self.wrong_guesses(self.policy.account_failures, ATTACKER)
+        self.assertRefused(self.check(source="198.51.100.99"))
+        self.assertEqual(self.successResultOf(self.check(source=ELSEWHERE)), OWNER)
+        self.assertCalls(1 + self.policy.account_failures)
+
+    def test_cached_success_told_once_per_refresh(self) -> None:
+        """
+        A cached success is told to other processes when it makes its place
+        familiar, then at most once per C{FAMILIAR_REFRESH}, not per request.
+        """
+        guard = self.make_guard(cache_ttl=3 * FAMILIAR_REFRESH)
+        heard: list[Any] = []
+        guard.on_event(heard.append)
+        self.successResultOf(self.check(source=HOME))
+        for _ in range(5):
+            self.successResultOf(self.check(source=ELSEWHERE))
+            self.clock.advance(1)
+        self.clock.advance(FAMILIAR_REFRESH)
+        self.successResultOf(self.check(source=ELSEWHERE))
+        self.successResultOf(self.check(source=ELSEWHERE))
+        self.assertEqual(heard, [("verified", HOME, USER, ""), ("seen", ELSEWHERE, USER, ""),
+                                 ("seen", ELSEWHERE, USER, "")])
+
+    def test_told_neighbour_failures_count_for_the_network(self) -> None:
+        """
+        A failure another process counted against the owner's network counts
+        against that network here, not against the owner's address.
+        """
+        guard = self.make_guard(cache_ttl=0)
+        self.successResultOf(self.check(source=HOME))
+        for n in range(self.policy.account_failures):
+            guard.apply(("failed", self.NEIGHBOUR, USER, "network"))
+        self.assertRefused(self.check(source="192.0.2.78"))
+        self.assertEqual(self.successResultOf(self.check(source=HOME)), OWNER)
+
+
 class NetworkThrottleTests(GuardTestCase):
     """
     Per-network throttling: IPv4 per /24, IPv6 per /64 (SECURITY.md
@@ -547,9 +676,8 @@ class SharedEventsTests(GuardTestCase):
         self.successResultOf(self.check(source=HOME))
         self.assertRefused(self.check(password=b"other guess"))
         self.assertRefused(self.check())  # the network is now locked
-        self.assertEqual([event[0] for event in heard], ["failed", "succeeded", "failed"])
-        self.assertEqual(heard[0][2], USER)
-        self.assertFalse(heard[0][3])
+        self.assertEqual([event[0] for event in heard], ["failed", "verified", "failed"])
+        self.assertEqual(heard[0], ("failed", ATTACKER, USER, ""))
 
     def test_told_failures_lock_here(self) -> None:
         """
@@ -559,9 +687,8 @@ class SharedEventsTests(GuardTestCase):
         guard = self.make_guard()
         heard: list[Any] = []
         guard.on_event(heard.append)
-        network = client_network(ATTACKER)
         for n in range(self.policy.network_failures):
-            guard.apply(("failed", network, f"user{n}@example.test", False))
+            guard.apply(("failed", "198.51.100.9", f"user{n}@example.test", ""))
         self.assertRefused(self.check())
         self.assertCalls(0)
         self.assertEqual(heard, [])
@@ -572,11 +699,10 @@ class SharedEventsTests(GuardTestCase):
         the owner from there passes a lock of that network.
         """
         guard = self.make_guard()
-        network = client_network(ATTACKER)
         for n in range(self.policy.network_failures):
-            guard.apply(("failed", network, f"user{n}@example.test", False))
+            guard.apply(("failed", ATTACKER, f"user{n}@example.test", ""))
         self.assertRefused(self.check())
-        guard.apply(("succeeded", network, USER, True))
+        guard.apply(("verified", ATTACKER, USER, ""))
         self.assertEqual(self.successResultOf(self.check()), OWNER)
 
 

@@ -287,9 +287,11 @@ class GuardLinkTests(SynchronousTestCase):
     the first process's relay.
     """
 
-    EVENTS = [("failed", "192.0.2", "demo@example.test", False),
-              ("failed", bytes.fromhex("20010db800000001"), "jörg@example.test", True),
-              ("succeeded", "198.51.100", "demo@example.test", True)]
+    EVENTS = [("failed", "192.0.2.7", "demo@example.test", ""),
+              ("failed", "2001:db8:0:1::5", "jörg@example.test", "address"),
+              ("verified", "198.51.100.3", "demo@example.test", ""),
+              ("seen", "198.51.100.4", "demo@example.test", ""),
+              ("failed", "192.0.2.8", "demo@example.test", "network")]
 
     def test_round_trip(self) -> None:
         for event in self.EVENTS:
@@ -301,9 +303,11 @@ class GuardLinkTests(SynchronousTestCase):
         Anything but an event is refused with ValueError, never applied.
         """
         for line in (b"", b"{", b"[]", b"null", b'["failed", "n", "a"]',
-                     b'["deleted", "n", "a", false]', b'["failed", 5, "a", false]',
-                     b'["failed", {"hex": "zz"}, "a", false]', b'["failed", "n", 7, false]',
-                     b'["failed", "n", "a", "yes"]', b"\xff\xfe"):
+                     b'["deleted", "n", "a", ""]', b'["failed", 5, "a", ""]',
+                     b'["failed", {"hex": "zz"}, "a", ""]', b'["failed", "n", 7, ""]',
+                     b'["failed", "n", "a", "yes"]', b'["failed", "n", "a", false]',
+                     b'["seen", "n", "a", "address"]', b'["failed", "n", "a", "", 1]',
+                     b"\xff\xfe"):
             self.assertRaises(ValueError, decode, line)
         guard = RecordingGuard()
         self.assertIsNone(apply_line(guard, b"garbage"))  # type: ignore[arg-type]
@@ -323,10 +327,10 @@ class GuardLinkTests(SynchronousTestCase):
         self.assertEqual(transport.value(), encode(self.EVENTS[0]) + b"\n")
         link.dataReceived(encode(self.EVENTS[1]) + b"\nnot json\n" + encode(self.EVENTS[2])
                           + b"\n")
-        self.assertEqual(guard.applied, self.EVENTS[1:])
+        self.assertEqual(guard.applied, self.EVENTS[1:3])
         # The longest account a Basic header can carry passes; a line over
         # the limit is dropped, and the link stays.
-        longest = ("failed", "192.0.2", "ü" * 8192 + "@example.test", False)
+        longest = ("failed", "192.0.2.7", "ü" * 8192 + "@example.test", "")
         link.dataReceived(encode(longest) + b"\n" + b"x" * 70000 + b"\n")
         self.assertEqual(guard.applied[-1], longest)
         self.assertFalse(transport.disconnecting)

@@ -2,9 +2,15 @@
 The guard in front of every credential checker (SECURITY.md 3.3, 3.4, 8).
 
 - Throttles before any hashing or backend call: per client network (/24,
-  /64) and per account, with separate account counters for familiar
-  networks (where the account logged in before) and unfamiliar ones, so an
-  attacker elsewhere cannot lock the owner out.
+  /64) and per account.  Where the account logged in before, failures
+  count apart: from that very address (an IPv4 address, an IPv6 /64)
+  against a counter of that address, from elsewhere in its network against
+  a counter of that network, from anywhere else against the account's
+  unfamiliar counter.  So no address but the owner's own can lock the
+  owner out of it, and an attacker elsewhere in the owner's office gets
+  no more guesses than one anywhere else.  Familiar places skip the
+  network throttle.  A success from the cache makes its place familiar as
+  a checked one does.
 - A password found wrong is remembered (as a keyed hash) and counted once: a
   phone retrying a stale password does not lock its owner out, and with the
   password file a repeated guess costs no verification.
@@ -41,11 +47,15 @@ from smartdiscover.config.model import GuardPolicy, Model
 from smartdiscover.discovery.principal import Principal
 from smartdiscover.netblocks import network_of
 
-# ("failed" | "succeeded", client network, account, from a familiar network)
-GuardEvent = tuple[str, Hashable, str, bool]
+# (kind, client address, account, place): "failed" with the counter it
+# counted against ("address", "network", or "" for the unfamiliar one);
+# "verified" (the backend said yes) or "seen" (a cached success), place "".
+GuardEvent = tuple[str, str, str, str]
 
-FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a successful network stays familiar
+FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a place stays familiar after a success
+FAMILIAR_REFRESH = 3600.0  # how often a cached success renews it (and is told)
 TABLE_SIZE = 100_000
+ADDRESS, NETWORK, UNFAMILIAR = "address", "network", ""
 
 
 class _Bounded(OrderedDict):  # type: ignore[type-arg]
@@ -69,6 +79,14 @@ def client_network(host: str) -> Hashable:
     The /24 of an IPv4 address, the /64 of an IPv6 one.
     """
     return network_of(host, ipv6_bytes=8)
+
+
+def client_address(host: str) -> Hashable:
+    """
+    One client's own place: an IPv4 address, or the /64 an IPv6 host picks
+    its (temporary, RFC 8981) addresses from.
+    """
+    return network_of(host, ipv4_labels=4, ipv6_bytes=8)
 
 
 def _shown(username: str) -> str:
@@ -96,9 +114,9 @@ class Guard:
         self._clock = clock
         self._secret = secret or os.urandom(32)  # never written anywhere
         self._networks = Penalties(TABLE_SIZE)
-        self._accounts = Penalties(TABLE_SIZE)  # failures from unfamiliar networks
-        self._familiar_accounts = Penalties(TABLE_SIZE)
-        self._familiar = _Bounded()  # (account, network) -> last success
+        self._accounts = Penalties(TABLE_SIZE)  # account -> failures from unfamiliar places
+        self._familiar_accounts = Penalties(TABLE_SIZE)  # (account, place) -> failures there
+        self._familiar = _Bounded()  # (account, address or network) -> last success
         self._wrong = _Bounded()  # fingerprint -> (remembered until, stamp)
         self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal, stamp)
         self._inflight: dict[bytes, list[Deferred[Principal]]] = {}
@@ -122,29 +140,56 @@ class Guard:
         Count a failure or a success that another process saw, so that the
         counters of every process add up to what all of them saw.
         """
-        kind, network, account, familiar = event
+        kind, source, account, place = event
         now = self._clock.seconds()
         if kind == "failed":
-            self._count_failure(network, account, familiar, now,
+            self._count_failure(source, account, place, now,
                                 self._current_model().auth.guard)
-        elif kind == "succeeded":
-            self._count_success(network, account, now)
+        elif kind in ("verified", "seen"):
+            self._count_success(source, account, now, verified=kind == "verified")
 
     def _tell(self, event: GuardEvent) -> None:
         for listener in self._listeners:
             listener(event)
 
-    def _count_failure(self, network: Hashable, account: str, familiar: bool, now: float,
+    def _place(self, account: str, source: str, now: float) -> str:
+        """
+        Which counter a failure of C{account} from C{source} counts against.
+        """
+        since = now - FAMILIAR_FOR
+        if self._familiar.get((account, client_address(source)), since) > since:
+            return ADDRESS
+        if self._familiar.get((account, client_network(source)), since) > since:
+            return NETWORK
+        return UNFAMILIAR
+
+    def _counter(self, account: str, source: str, place: str) -> tuple[Penalties, Hashable]:
+        if place == ADDRESS:
+            return self._familiar_accounts, (account, client_address(source))
+        if place == NETWORK:
+            return self._familiar_accounts, (account, client_network(source))
+        return self._accounts, account
+
+    def _count_failure(self, source: str, account: str, place: str, now: float,
                        policy: GuardPolicy) -> None:
-        self._networks.fail(network, now, policy.network_failures,
+        self._networks.fail(client_network(source), now, policy.network_failures,
                             policy.network_window, policy.lockout, policy.max_lockout)
-        accounts = self._familiar_accounts if familiar else self._accounts
-        accounts.fail(account, now, policy.account_failures, policy.account_window,
+        accounts, key = self._counter(account, source, place)
+        accounts.fail(key, now, policy.account_failures, policy.account_window,
                       policy.lockout, policy.max_lockout)
 
-    def _count_success(self, network: Hashable, account: str, now: float) -> None:
-        self._familiar.put((account, network), now)
-        self._familiar_accounts.clear(account)
+    def _count_success(self, source: str, account: str, now: float, verified: bool) -> None:
+        """
+        The address and its network become (or stay) familiar.  A checked
+        success also clears that address's own counter; a cached one does
+        not, or every cached login of the owner would hand someone behind
+        the same address a fresh set of guesses.
+        """
+        address = client_address(source)
+        self._familiar.put((account, address), now)
+        self._familiar.put((account, client_network(source)), now)
+        if verified:
+            self._familiar_accounts.clear((account, address))
 
     def flush(self) -> None:
         """
@@ -186,21 +231,22 @@ class Guard:
             account = address_key(credentials.username, model.auth.case_sensitive_local)
         except AddressError:
             account = credentials.username.casefold()
-        network = client_network(credentials.source)
-        familiar = self._familiar.get((account, network), float("-inf")) > now - FAMILIAR_FOR
+        source = credentials.source
+        network = client_network(source)
+        place = self._place(account, source, now)
 
         # Checks still running count as failures to come, so that a burst
         # of parallel guesses cannot get past the threshold before the
         # first results are in.
-        if not familiar and (self._networks.locked(network, now) or (
+        if place == UNFAMILIAR and (self._networks.locked(network, now) or (
                 self._networks.level(network, now, policy.network_failures,
                                      policy.network_window)
                 + self._pending_networks[network] > policy.network_failures - 1)):
             return self._refuse(credentials, "network-throttled")
-        accounts = self._familiar_accounts if familiar else self._accounts
-        if accounts.locked(account, now) or (
-                accounts.level(account, now, policy.account_failures, policy.account_window)
-                + self._pending_accounts[account] > policy.account_failures - 1):
+        accounts, counter = self._counter(account, source, place)
+        if accounts.locked(counter, now) or (
+                accounts.level(counter, now, policy.account_failures, policy.account_window)
+                + self._pending_accounts[counter] > policy.account_failures - 1):
             return self._refuse(credentials, "account-locked")
 
         fingerprint = self._fingerprint(account, credentials.password)
@@ -208,6 +254,10 @@ class Guard:
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[0] > now and cached[2] == stamp:
             self.outcomes["success"] += 1
+            if place != ADDRESS or self._familiar.get(
+                    (account, client_address(source)), now) < now - FAMILIAR_REFRESH:
+                self._count_success(source, account, now, verified=False)
+                self._tell(("seen", source, account, UNFAMILIAR))
             return succeed(cached[1])
         wrong = self._wrong.get(fingerprint)
         repeated = wrong is not None and wrong[0] > now and wrong[1] == stamp
@@ -227,11 +277,11 @@ class Guard:
             return fail(CheckerBusy())
         self.pending += 1
         self._pending_networks[network] += 1
-        self._pending_accounts[account] += 1
+        self._pending_accounts[counter] += 1
         self.verifications += 1
         self._inflight[fingerprint] = []
         d = maybeDeferred(self._backend.requestAvatarId, credentials)
-        d.addBoth(self._checked, credentials, account, network, familiar, fingerprint, policy,
+        d.addBoth(self._checked, credentials, account, counter, place, fingerprint, policy,
                   repeated, stamp)
         return d
 
@@ -244,21 +294,23 @@ class Guard:
         return fail(UnauthorizedLogin())
 
     def _checked(self, result: Principal | Failure, credentials: IBasicCredentials,
-                 account: str, network: Hashable, familiar: bool, fingerprint: bytes,
+                 account: str, counter: Hashable, place: str, fingerprint: bytes,
                  policy: GuardPolicy, repeated: bool,
                  stamp: bytes | None) -> Principal | Failure:
         self.pending -= 1
-        for counter, key in ((self._pending_networks, network), (self._pending_accounts, account)):
-            counter[key] -= 1
-            if not counter[key]:
-                del counter[key]
+        source = credentials.source
+        for pending, key in ((self._pending_networks, client_network(source)),
+                             (self._pending_accounts, counter)):
+            pending[key] -= 1
+            if not pending[key]:
+                del pending[key]
         now = self._clock.seconds()
         if isinstance(result, Failure) and result.check(UnauthorizedLogin):
             self._wrong.put(fingerprint, (now + max(policy.network_window,
                                                     policy.account_window), stamp))
             if not repeated:  # a stale password retried counts once
-                self._count_failure(network, account, familiar, now, policy)
-                self._tell(("failed", network, account, familiar))
+                self._count_failure(source, account, place, now, policy)
+                self._tell(("failed", source, account, place))
             self.outcomes["failure"] += 1
             self._log.info("authentication failed: source={source} reason=rejected "
                            "user={user}", user=_shown(credentials.username),
@@ -273,8 +325,8 @@ class Guard:
         else:
             if policy.cache_ttl > 0:
                 self._cache.put(fingerprint, (now + policy.cache_ttl, result, stamp))
-            self._count_success(network, account, now)
-            self._tell(("succeeded", network, account, True))
+            self._count_success(source, account, now, verified=True)
+            self._tell(("verified", source, account, UNFAMILIAR))
             self.outcomes["success"] += 1
             self._log.info("authentication succeeded: source={source} user={user}",
                            user=_shown(credentials.username), source=credentials.source)

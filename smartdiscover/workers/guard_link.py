@@ -5,14 +5,15 @@ counts it too and passes it on to every other process.  So each process's
 counters add up to what all of them saw, and the policy's bounds hold for
 the whole service, not per process.
 
-One JSON object per line: C{[kind, network, account, familiar]}, the
-network as text (an IPv4 /24) or as C{{"hex": ...}} (IPv6 /64 bytes).
+One JSON object per line: C{[kind, client address, account, place]}
+(L{smartdiscover.auth.guard.GuardEvent}); each process finds the client's
+network and the counter from the address itself.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Hashable
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -26,10 +27,11 @@ MAX_LINE = 64 * 1024
 _log = Logger(namespace="smartdiscover.workers")
 
 
+KINDS = {"failed": ("address", "network", ""), "verified": ("",), "seen": ("",)}
+
+
 def encode(event: GuardEvent) -> bytes:
-    kind, network, account, familiar = event
-    return json.dumps([kind, _network_out(network), account, familiar],
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(list(event), ensure_ascii=False).encode("utf-8")
 
 
 def decode(line: bytes) -> GuardEvent:
@@ -37,25 +39,13 @@ def decode(line: bytes) -> GuardEvent:
     @raise ValueError: for anything that is not an event.
     """
     try:
-        kind, network, account, familiar = json.loads(line)
+        kind, source, account, place = json.loads(line)
     except (TypeError, ValueError) as e:
         raise ValueError(f"not a guard event: {e}") from None
-    if kind not in ("failed", "succeeded") or not isinstance(account, str) \
-            or not isinstance(familiar, bool):
+    if not (isinstance(kind, str) and isinstance(source, str) and isinstance(account, str)
+            and isinstance(place, str) and place in KINDS.get(kind, ())):
         raise ValueError("not a guard event")
-    return kind, _network_in(network), account, familiar
-
-
-def _network_out(network: Hashable) -> Any:
-    return {"hex": network.hex()} if isinstance(network, bytes) else network
-
-
-def _network_in(value: Any) -> Hashable:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("hex"), str):
-        return bytes.fromhex(value["hex"])
-    raise ValueError("not a client network")
+    return kind, source, account, place
 
 
 def apply_line(guard: Guard, line: bytes) -> GuardEvent | None:
