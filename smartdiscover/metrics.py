@@ -130,6 +130,29 @@ def guard_metrics(guard: Any) -> Callable[[], Iterator[Metric]]:
     return collect
 
 
+def connection_metrics(limits: dict[str, Any]) -> Callable[[], Iterator[Metric]]:
+    """
+    Open and refused connections of each group of listeners (C{"http"}:
+    HTTPS and plain HTTP; C{"dns"}: DNS over TCP), and their caps.
+    """
+    def collect() -> Iterator[Metric]:
+        open_ = GaugeMetricFamily("smartdiscover_connections_open",
+                                  "Connections open now.", labels=["listener"])
+        cap = GaugeMetricFamily("smartdiscover_connections_max",
+                                "Connections allowed at once.", labels=["listener"])
+        refused = CounterMetricFamily("smartdiscover_connections_refused",
+                                      "Connections closed at once: a cap was reached.",
+                                      labels=["listener"])
+        for name, group in sorted(limits.items()):
+            open_.add_metric([name], len(group))
+            cap.add_metric([name], group.total)
+            refused.add_metric([name], group.refused)
+        yield open_
+        yield cap
+        yield refused
+    return collect
+
+
 def dns_metrics(zones: Any) -> Callable[[], Iterator[Metric]]:
     names = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
              5: "REFUSED", 16: "BADVERS"}

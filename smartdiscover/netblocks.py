@@ -22,3 +22,11 @@ def network_of(host: str, ipv4_labels: int = 3, ipv6_bytes: int = 7) -> bytes | 
         return socket.inet_pton(socket.AF_INET6, host.partition("%")[0])[:ipv6_bytes]
     except OSError:
         return host
+
+
+def client_of(host: str) -> bytes | str:
+    """
+    One client's own place: an IPv4 address, or the /64 an IPv6 host picks
+    its (temporary, RFC 8981) addresses from.
+    """
+    return network_of(host, ipv4_labels=4, ipv6_bytes=8)

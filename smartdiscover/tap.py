@@ -28,12 +28,19 @@ from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigError, ConfigStore, load
 from smartdiscover.config.model import DNSSettings, HTTPSListener, Model, TCPListener
+from smartdiscover.connections import (
+    ConnectionLimits,
+    LimitedFactory,
+    default_web_connections,
+    descriptor_budget,
+)
 from smartdiscover.dns.server import Zones, build_zones, dns_service
 from smartdiscover.dns.table import Table
 from smartdiscover.health.endpoints import AdvertisedModel, advertised
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.metrics import (
     Metrics,
+    connection_metrics,
     dns_metrics,
     guard_metrics,
     health_metrics,
@@ -149,7 +156,13 @@ def build_service(path: Path, model: Model, reactor: Any,
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
     proxies = lambda: store.current.proxies  # noqa: E731
-    https = _proxied(model.https, TLSMemoryBIOFactory(tls, False, site), proxies)
+    limits = ConnectionLimits(*_connection_caps(model))
+    store.subscribe(_connection_caps, lambda caps: limits.configure(*caps))
+    _log_connection_caps(limits)
+    connection_limits = {"http": limits}
+    metrics.add_source(connection_metrics(connection_limits))
+    https = _proxied(model.https, TLSMemoryBIOFactory(tls, False, site), proxies, limits,
+                     reactor)
     if worker:
         _AdoptedPort(https_socket, https, reactor).setServiceParent(top)
         monitor.setServiceParent(top)
@@ -166,7 +179,8 @@ def build_service(path: Path, model: Model, reactor: Any,
     if model.http is not None:
         strports.service(_listen_description(model.http),
                          _proxied(model.http, SmartSite(RedirectToHTTPS(advertised_model),
-                                                        reactor=reactor), proxies),
+                                                        reactor=reactor), proxies, limits,
+                                  reactor),
                          reactor=reactor).setServiceParent(top)
     if model.dns is not None:
         zones = Zones(Table(), model.dns, reactor.seconds)
@@ -180,6 +194,7 @@ def build_service(path: Path, model: Model, reactor: Any,
 
         monitor.on_change(rebuild_zones)
         metrics.add_source(dns_metrics(zones))
+        connection_limits["dns"] = zones.tcp
         dns_service(zones, reactor).setServiceParent(top)
     monitor.setServiceParent(top)
     # Last: READY=1 once every listener is bound; stopped first, so
@@ -238,13 +253,31 @@ def _ensure_certificate(model: Model) -> None:
               key=str(https.private_key))
 
 
+def _connection_caps(model: Model) -> tuple[int, int]:
+    total = model.max_connections or default_web_connections()
+    return total, min(model.connections_per_source, total)
+
+
+def _log_connection_caps(limits: ConnectionLimits) -> None:
+    budget = descriptor_budget()
+    if limits.total > budget:
+        _log.warn("[server] max_connections = {total} is above the {budget} descriptors "
+                  "this process may use for connections: raise its limit (LimitNOFILE=)",
+                  total=limits.total, budget=budget)
+    _log.info("HTTPS and HTTP: at most {total} connections at once, {per_client} per "
+              "client", total=limits.total, per_client=limits.per_client)
+
+
 def _proxied(listener: HTTPSListener | TCPListener, factory: IProtocolFactory,
-             proxies: Callable[[], tuple[str, ...]]) -> IProtocolFactory:
+             proxies: Callable[[], tuple[str, ...]], limits: ConnectionLimits,
+             reactor: Any) -> IProtocolFactory:
     """
-    With C{haproxy:}, every connection must come from a proxy and first send
-    a PROXY protocol v2 header, which gives the client's address.
+    The listener's connections within C{limits}; with C{haproxy:}, every
+    connection must come from a proxy and first send a PROXY protocol v2
+    header, which gives the client's address the limits count.
     """
-    return ProxyV2Factory(factory, proxies) if listener.proxy_protocol else factory
+    limited = LimitedFactory(factory, limits, reactor)
+    return ProxyV2Factory(limited, reactor, proxies) if listener.proxy_protocol else limited
 
 
 def _listen_description(listener: HTTPSListener | TCPListener) -> str:

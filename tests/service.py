@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -33,18 +34,33 @@ class RunningService:
     One C{twistd} process serving the configuration at C{config}.
     """
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, descriptors: int | None = None) -> None:
+        """
+        @param descriptors: the service's C{RLIMIT_NOFILE} (soft and hard),
+            or L{None} for this process's.
+        """
         self.config = config
         self.port = port
         self.log_path = config.parent / "twistd.log"
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
         self._log = self.log_path.open("wb")
+
+        def limit() -> None:
+            if descriptors is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
              "-n", "--pidfile=", "smartdiscover", "--config", str(config)],
             cwd=str(config.parent), env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, preexec_fn=limit)
         self._wait_listening()
+
+    def descriptors(self) -> int:
+        """
+        How many file descriptors the service holds open now.
+        """
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def _wait_listening(self) -> None:
         """

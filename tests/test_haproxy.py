@@ -28,7 +28,9 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from smartdiscover import tap
+from smartdiscover.connections import LimitedFactory
 from smartdiscover.web.proxy import (
+    HEADER_DEADLINE,
     SIGNATURE,
     InvalidHeader,
     ProxyV2Factory,
@@ -193,10 +195,13 @@ class ServiceTreeTests(SynchronousTestCase):
 
     def test_plain_listener_unchanged(self) -> None:
         """
-        Without C{haproxy:}, the HTTPS listener is the TLS factory itself.
+        Without C{haproxy:}, the HTTPS listener is the TLS factory inside
+        the connection limits.
         """
         reactor = self.make("ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt")
-        self.assertIsInstance(reactor.tcpServers[0][1], TLSMemoryBIOFactory)
+        factory = reactor.tcpServers[0][1]
+        self.assertIsInstance(factory, LimitedFactory)
+        self.assertIsInstance(factory.wrappedFactory, TLSMemoryBIOFactory)
 
     def test_address_reaches_the_http_channel(self) -> None:
         """
@@ -209,11 +214,12 @@ class ServiceTreeTests(SynchronousTestCase):
         [(port, factory, _, interface)] = reactor.tcpServers
         self.assertEqual((port, interface), (8443, "127.0.0.1"))
         self.assertIsInstance(factory, ProxyV2Factory)
-        self.assertIsInstance(factory.wrappedFactory, TLSMemoryBIOFactory)
+        self.assertIsInstance(factory.wrappedFactory, LimitedFactory)
+        self.assertIsInstance(factory.wrappedFactory.wrappedFactory, TLSMemoryBIOFactory)
         protocol, transport = self.connect(reactor, 8443)
         for byte in proxy_header("203.0.113.7", 40001, "198.51.100.1", 443):
             protocol.dataReceived(bytes([byte]))
-        channel = protocol.wrappedProtocol.wrappedProtocol
+        channel = protocol.wrappedProtocol.wrappedProtocol.wrappedProtocol
         self.assertIsInstance(channel, SmartChannel)
         self.assertEqual(channel.getPeer(), IPv4Address("TCP", "203.0.113.7", 40001))
         self.assertEqual(channel.getHost(), IPv4Address("TCP", "198.51.100.1", 443))
@@ -230,7 +236,7 @@ class ServiceTreeTests(SynchronousTestCase):
         protocol.dataReceived(proxy_header("2001:db8::7")
                               + b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 302 "), transport.value())
-        self.assertEqual(protocol.wrappedProtocol.getPeer(),
+        self.assertEqual(protocol.wrappedProtocol.wrappedProtocol.getPeer(),
                          IPv6Address("TCP", "2001:db8::7", 40000))
         protocol, transport = self.connect(reactor, 8080)
         with capturedLogs() as events:
@@ -277,29 +283,36 @@ class ServiceTreeTests(SynchronousTestCase):
                           (good[:13] + b"\x41" + good[14:], "address family 0x41"),
                           (good[:12] + b"\x22", "version and command 0x22")]:
             protocol, transport = self.connect(reactor, 8443)
-            tls = protocol.wrappedProtocol
+            wrapped = protocol.wrappedProtocol
             with capturedLogs() as events:
                 protocol.dataReceived(data)
                 protocol.dataReceived(good)  # too late: ignored
             self.assertTrue(transport.aborted, data)
             self.assertEqual(transport.value(), b"")
-            self.assertEqual(tls.getPeer(), IPv4Address("TCP", "127.0.0.1", 50000))
+            self.assertIsNone(wrapped.transport)  # never started
             logged = " ".join(e["log_format"].format(**e) for e in events)
             self.assertIn(f"connection from 127.0.0.1 dropped: {why}", logged)
 
-    def test_stalled_header_meets_the_request_deadline(self) -> None:
+    def test_stalled_header_meets_its_deadline(self) -> None:
         """
-        A header that stops half-way is held no longer than a request: the
-        HTTP channel's deadline, armed at the accept, aborts it.
+        A header that stops half-way, or never starts, is held for
+        C{HEADER_DEADLINE} seconds from the accept (as long as a request),
+        then dropped; the wrapped protocols never start.
         """
+        self.assertEqual(HEADER_DEADLINE, REQUEST_DEADLINE)
         reactor = self.make(
             "haproxy:ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt")
-        protocol, transport = self.connect(reactor, 8443)
-        protocol.dataReceived(proxy_header("192.0.2.1")[:20])
-        reactor.advance(REQUEST_DEADLINE - 0.1)
-        self.assertFalse(transport.disconnecting)
-        reactor.advance(0.2)
-        self.assertTrue(transport.aborted)
+        for sent in (proxy_header("192.0.2.1")[:20], b""):
+            protocol, transport = self.connect(reactor, 8443)
+            protocol.dataReceived(sent)
+            reactor.advance(HEADER_DEADLINE - 0.1)
+            self.assertFalse(transport.disconnecting)
+            with capturedLogs() as events:
+                reactor.advance(0.2)
+            self.assertTrue(transport.aborted)
+            self.assertIsNone(protocol.wrappedProtocol.transport)
+            self.assertIn("no complete header within 10 s",
+                          " ".join(e["log_format"].format(**e) for e in events))
 
 
 class ProxiedService(RunningService):

@@ -40,6 +40,7 @@ from smartdiscover.auth.guard import Guard
 from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.config.model import HealthSettings, Security
 from smartdiscover.config.store import ConfigStore, run_synchronously
+from smartdiscover.connections import ConnectionLimits
 from smartdiscover.discovery.autoconfig import render_autoconfig
 from smartdiscover.discovery.outlook import render_settings
 from smartdiscover.discovery.principal import Principal
@@ -56,6 +57,7 @@ from smartdiscover.health.probes import ProbeResult, Target
 from smartdiscover.metrics import (
     LATENCY_BUCKETS,
     Metrics,
+    connection_metrics,
     dns_metrics,
     guard_metrics,
     health_metrics,
@@ -1123,6 +1125,26 @@ class MetricsTests(_WebTestCase):
         self.assertEqual(samples[("smartdiscover_auth_verifications_total", frozenset())],
                          len(backend.calls))
         self.assertEqual(len(backend.calls), 6)
+
+    def test_connections(self) -> None:
+        """
+        Open and refused connections, and the caps, per group of listeners
+        (issue 14, section 1).
+        """
+        http, dns_tcp = ConnectionLimits(3, 1), ConnectionLimits(10, 2)
+        self.metrics.add_source(connection_metrics({"http": http, "dns": dns_tcp}))
+        http.admit("192.0.2.1")
+        http.admit("192.0.2.1")
+        http.admit("192.0.2.2")
+        dns_tcp.admit("192.0.2.1")
+        samples = self.scrape()
+        for name, expected in [("smartdiscover_connections_open", {"http": 2, "dns": 1}),
+                               ("smartdiscover_connections_max", {"http": 3, "dns": 10}),
+                               ("smartdiscover_connections_refused_total",
+                                {"http": 1, "dns": 0})]:
+            self.assertEqual({dict(labels)["listener"]: value
+                              for (key, labels), value in samples.items() if key == name},
+                             expected, name)
 
     def test_dns_rcodes_and_rate_limiting(self) -> None:
         """

@@ -40,7 +40,13 @@ from smartdiscover.web.tree import build_resource_tree
 from smartdiscover.web.autodiscover import AutodiscoverRealm, AutodiscoverResource
 from smartdiscover.web.basic_auth import BasicAuthResource, CheckerBusy
 from smartdiscover.web.devcert import create_development_certificate
-from smartdiscover.web.site import MAX_BODY, SmartChannel, SmartSite
+from smartdiscover.web.site import (
+    CLOSE_GRACE,
+    MAX_BODY,
+    RESPONSE_DEADLINE,
+    SmartChannel,
+    SmartSite,
+)
 from smartdiscover.web.tls import ReloadableServerTLS, load_server_tls
 from tests.helpers import DEMO_PASSWORD, write_config
 
@@ -607,14 +613,15 @@ class DeadlineTests(SynchronousTestCase):
 
     def test_no_deadline_while_resource_works(self) -> None:
         """
-        Neither the deadline nor the idle timer fires while a resource
-        (NOT_DONE_YET) is still working; the answer goes out whenever it is
-        ready and the keep-alive deadline starts only then.
+        Neither the request deadline nor the keep-alive one fires while a
+        resource (NOT_DONE_YET) is still working within
+        C{RESPONSE_DEADLINE}; the answer goes out whenever it is ready and
+        the keep-alive deadline starts only then.
         """
         resource = SlowResource()
         connection = Connection(resource)
         connection.send(http_request())
-        connection.clock.advance(120)
+        connection.clock.advance(RESPONSE_DEADLINE - 1)
         self.assertFalse(connection.transport.disconnecting)
         [request] = resource.pending
         request.write(b"late")
@@ -624,6 +631,66 @@ class DeadlineTests(SynchronousTestCase):
         self.assertFalse(connection.transport.disconnecting)
         connection.clock.advance(0.2)
         self.assertTrue(connection.transport.aborted)
+
+    def test_response_deadline(self) -> None:
+        """
+        A resource that never answers does not hold the connection for
+        ever: it is aborted C{RESPONSE_DEADLINE} seconds after the request
+        arrived, and the late answer then goes nowhere without an error.
+        """
+        resource = SlowResource()
+        connection = Connection(resource)
+        connection.send(http_request())
+        connection.clock.advance(RESPONSE_DEADLINE - 0.1)
+        self.assertFalse(connection.transport.disconnecting)
+        connection.clock.advance(0.2)
+        self.assertTrue(connection.transport.aborted)
+        connection.lose()
+        [request] = resource.pending
+        self.assertTrue(request._disconnected)
+
+    # Every way a connection's last response goes out (issue 14, section 1).
+    FINAL = {
+        "Connection: close": http_request(headers=(b"Connection: close",)),
+        "HTTP/1.0": b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
+        "400": b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        "414": b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n",
+        "413 declared": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n",
+        "413 after the body": http_request(b"POST", body=b"x" * (MAX_BODY + 1), chunked=True),
+    }
+
+    def test_closed_within_grace_after_last_response(self) -> None:
+        """
+        After the last response of a connection (asked to close, HTTP/1.0,
+        400, 414, 413 before or after the body), the connection is closing
+        at once and aborted C{CLOSE_GRACE} seconds later if the client never
+        closes its side (a TLS client that never sends close_notify); a
+        client that then sends more gets nothing more.
+        """
+        for name, data in self.FINAL.items():
+            connection = Connection(RecordingResource())
+            connection.send(data)
+            [response] = connection.responses()
+            self.assertEqual(response.code, {"Connection: close": 200, "HTTP/1.0": 200,
+                                             "400": 400, "414": 414}.get(name, 413), name)
+            self.assertTrue(connection.transport.disconnecting, name)
+            connection.send(http_request() * 3 + b"x" * 50000)
+            connection.clock.advance(CLOSE_GRACE - 0.1)
+            self.assertFalse(connection.transport.aborted, name)
+            connection.clock.advance(0.2)
+            self.assertTrue(connection.transport.aborted, name)
+            self.assertEqual(len(connection.responses()), 1, name)
+
+    def test_one_414_for_a_long_header(self) -> None:
+        """
+        A 100 KB header line arriving in 4 KB reads gets one 414, not one per
+        16 KB that follows.
+        """
+        connection = Connection(RecordingResource())
+        data = b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\n"
+        for offset in range(0, len(data), 4096):
+            connection.send(data[offset:offset + 4096])
+        self.assertEqual([r.code for r in connection.responses()], [414])
 
     def test_bytewise_request_answered(self) -> None:
         """

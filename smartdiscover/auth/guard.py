@@ -45,7 +45,7 @@ from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import GuardPolicy, Model
 from smartdiscover.discovery.principal import Principal
-from smartdiscover.netblocks import network_of
+from smartdiscover.netblocks import client_of, network_of
 
 # (kind, client address, account, place): "failed" with the counter it
 # counted against ("address", "network", or "" for the unfamiliar one);
@@ -79,14 +79,6 @@ def client_network(host: str) -> Hashable:
     The /24 of an IPv4 address, the /64 of an IPv6 one.
     """
     return network_of(host, ipv6_bytes=8)
-
-
-def client_address(host: str) -> Hashable:
-    """
-    One client's own place: an IPv4 address, or the /64 an IPv6 host picks
-    its (temporary, RFC 8981) addresses from.
-    """
-    return network_of(host, ipv4_labels=4, ipv6_bytes=8)
 
 
 def _shown(username: str) -> str:
@@ -157,7 +149,7 @@ class Guard:
         Which counter a failure of C{account} from C{source} counts against.
         """
         since = now - FAMILIAR_FOR
-        if self._familiar.get((account, client_address(source)), since) > since:
+        if self._familiar.get((account, client_of(source)), since) > since:
             return ADDRESS
         if self._familiar.get((account, client_network(source)), since) > since:
             return NETWORK
@@ -165,7 +157,7 @@ class Guard:
 
     def _counter(self, account: str, source: str, place: str) -> tuple[Penalties, Hashable]:
         if place == ADDRESS:
-            return self._familiar_accounts, (account, client_address(source))
+            return self._familiar_accounts, (account, client_of(source))
         if place == NETWORK:
             return self._familiar_accounts, (account, client_network(source))
         return self._accounts, account
@@ -185,7 +177,7 @@ class Guard:
         not, or every cached login of the owner would hand someone behind
         the same address a fresh set of guesses.
         """
-        address = client_address(source)
+        address = client_of(source)
         self._familiar.put((account, address), now)
         self._familiar.put((account, client_network(source)), now)
         if verified:
@@ -255,7 +247,7 @@ class Guard:
         if cached is not None and cached[0] > now and cached[2] == stamp:
             self.outcomes["success"] += 1
             if place != ADDRESS or self._familiar.get(
-                    (account, client_address(source)), now) < now - FAMILIAR_REFRESH:
+                    (account, client_of(source)), now) < now - FAMILIAR_REFRESH:
                 self._count_success(source, account, now, verified=False)
                 self._tell(("seen", source, account, UNFAMILIAR))
             return succeed(cached[1])

@@ -27,7 +27,8 @@ from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_re
 MAX_CONFIG_BYTES = 1024 * 1024
 
 SERVER_KEYS = ("public_hostname", "domains", "https", "http", "dns", "ttl",
-               "redirect_domains", "pox_extensions", "workers", "proxies")
+               "redirect_domains", "pox_extensions", "workers", "proxies",
+               "max_connections", "connections_per_source")
 CATALOGUE_SECTIONS = ("urls",) + SOCKET_SERVICES
 DOMAIN_PREFIX = "domain:"
 
@@ -161,6 +162,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
     workers = server.get("workers", values.workers, default=1)
     proxies = server.get("proxies", values.networks, default=())
+    max_connections = server.get("max_connections", values.connections_or_auto, default=None)
+    per_source = server.get("connections_per_source", values.connections, default=100)
 
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
@@ -214,6 +217,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
         health=health,
         workers=workers,
         proxies=proxies,
+        max_connections=max_connections,
+        connections_per_source=per_source,
     )
 
 

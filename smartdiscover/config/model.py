@@ -225,7 +225,7 @@ class GuardPolicy:
 
     Counters decay: C{network_failures} failures per C{network_window}
     seconds from one client network (/24, /64), or C{account_failures} per
-    C{account_window} against one account from unfamiliar networks, trigger
+    C{account_window} against one account and place (docs/guard.md), trigger
     a lockout of C{lockout} seconds, doubling up to C{max_lockout}.
     """
 
@@ -314,6 +314,8 @@ class Model:
     health: HealthSettings = HealthSettings()
     workers: int = 1  # processes sharing the HTTPS port (read at start)
     proxies: tuple[str, ...] = ()  # besides loopback, who may send PROXY headers
+    max_connections: int | None = None  # HTTPS and HTTP together; None: from RLIMIT_NOFILE
+    connections_per_source: int = 100  # per IPv4 address or IPv6 /64
 
     @property
     def ttl_hours(self) -> int:

@@ -68,6 +68,32 @@ def non_negative_int(value: str) -> int:
     return number
 
 
+MAX_CONNECTIONS = 1_000_000  # the kernel's usual ceiling for descriptors
+
+
+def connections(value: str) -> int:
+    """
+    A number of connections, from 1 to L{MAX_CONNECTIONS}.
+    """
+    number = non_negative_int(value)
+    if not 1 <= number <= MAX_CONNECTIONS:
+        raise ValueError(f"{value!r} is not from 1 to {MAX_CONNECTIONS}")
+    return number
+
+
+def connections_or_auto(value: str) -> int | None:
+    """
+    A number of connections, or C{auto} (L{None}): the caller's default.
+    """
+    if value.lower() == "auto":
+        return None
+    try:
+        return connections(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of connections "
+                         f"(1-{MAX_CONNECTIONS}) or auto") from None
+
+
 MAX_WORKERS = 64
 
 

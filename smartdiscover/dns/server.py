@@ -19,12 +19,12 @@ from twisted.protocols.basic import Int16StringReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 from smartdiscover.config.model import DNSSettings, Model
+from smartdiscover.connections import ConnectionLimits, default_dns_connections
 from smartdiscover.dns.records import all_records
 from smartdiscover.dns.rrl import DROP, SLIP, RateLimiter
 from smartdiscover.dns.table import Table, build_table
 from smartdiscover.dns.wire import respond
 
-MAX_TCP_CONNECTIONS = 1000
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
 
@@ -48,6 +48,7 @@ class Zones:
         self.settings = settings
         self.limiter = RateLimiter(settings.rrl_rate, settings.rrl_slip, settings.rrl_exempt,
                                    clock)
+        self.tcp = ConnectionLimits(default_dns_connections(), settings.tcp_per_source)
         self.rcodes: Counter[int] = Counter()
         self.errors = 0
         self._clock = clock
@@ -57,6 +58,7 @@ class Zones:
         self.table = table
         self.settings = settings
         self.limiter.configure(settings.rrl_rate, settings.rrl_slip, settings.rrl_exempt)
+        self.tcp.configure(self.tcp.total, settings.tcp_per_source)
 
     def failed(self) -> None:
         """
@@ -112,9 +114,11 @@ class TCPResponder(Int16StringReceiver, TimeoutMixin):
 
     MAX_LENGTH = 65535
     factory: TCPResponderFactory
+    _slot: Any = None  # the key our connection is counted under
 
     def connectionMade(self) -> None:
-        if not self.factory.admit(self):
+        self._slot = self.factory.zones.tcp.admit(self.transport.getPeer().host)
+        if self._slot is None:
             self.transport.abortConnection()
             return
         self.setTimeout(self.factory.zones.settings.tcp_idle)
@@ -141,7 +145,9 @@ class TCPResponder(Int16StringReceiver, TimeoutMixin):
 
     def connectionLost(self, reason: Any = None) -> None:
         self.setTimeout(None)
-        self.factory.release(self)
+        if self._slot is not None:
+            self.factory.zones.tcp.release(self._slot)
+            self._slot = None
 
 
 class TCPResponderFactory(Factory):
@@ -150,30 +156,11 @@ class TCPResponderFactory(Factory):
     def __init__(self, zones: Zones, reactor: Any) -> None:
         self.zones = zones
         self._reactor = reactor
-        self._per_source: Counter[str] = Counter()
-        self._admitted: set[TCPResponder] = set()
 
     def buildProtocol(self, addr: IAddress) -> TCPResponder:
         protocol = super().buildProtocol(addr)
         protocol.callLater = self._reactor.callLater  # TimeoutMixin's clock
         return protocol
-
-    def admit(self, protocol: TCPResponder) -> bool:
-        host = protocol.transport.getPeer().host
-        if (self._per_source[host] >= self.zones.settings.tcp_per_source
-                or len(self._admitted) >= MAX_TCP_CONNECTIONS):
-            return False
-        self._per_source[host] += 1
-        self._admitted.add(protocol)
-        return True
-
-    def release(self, protocol: TCPResponder) -> None:
-        if protocol in self._admitted:
-            self._admitted.discard(protocol)
-            host = protocol.transport.getPeer().host
-            self._per_source[host] -= 1
-            if not self._per_source[host]:
-                del self._per_source[host]
 
 
 def dns_service(zones: Zones, reactor: Any) -> MultiService:

@@ -4,12 +4,12 @@ with C{send-proxy-v2} (tcp mode), so that the guard, the /health and
 /metrics allow-list and the logs see the client's address, not the proxy's.
 
 Every connection must begin with a complete, valid version 2 header before
-the wrapped protocol (TLS, then HTTP) sees a byte.  Anything else is dropped
+the wrapped protocol (the connection limits, TLS, then HTTP) starts: it
+sees the client's address from its first moment.  Anything else is dropped
 at once: garbage, a version 1 text header, an unknown version, command or
 address family, an address block shorter than its family needs, or a header
-cut short by the end of the connection.  A header that stalls half-way is
-left to the wrapped protocol's own deadline, which runs from the accept
-(the request deadline of L{smartdiscover.web.site.SmartChannel}).
+cut short by the end of the connection.  A header not complete within
+L{HEADER_DEADLINE} seconds of the accept is dropped too.
 
 Addresses come out the way a direct TCP connection gives them: IPv6
 compressed, IPv4-mapped IPv6 as IPv4.  A header without client addresses
@@ -31,15 +31,18 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITransport
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols import policies
+from zope.interface import directlyProvides, providedBy
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 FIXED = 16  # signature, version and command, family, length
 LOCAL, PROXY = 0x20, 0x21  # version 2 and its two commands
 ADDRESS_SIZES = {0x11: 4, 0x12: 4, 0x21: 16, 0x22: 16}  # INET/INET6 x STREAM/DGRAM
 NO_ADDRESSES = frozenset({0x00, 0x31, 0x32})  # UNSPEC, UNIX STREAM/DGRAM
+HEADER_DEADLINE = 10.0  # seconds from the accept to the header's last byte
 
 
 class InvalidHeader(ValueError):
@@ -107,11 +110,23 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
     """
 
     _log = Logger()
+    factory: ProxyV2Factory
     _buffer = b""
     _passing = False
     _dropped = False
     _source: IAddress | None = None
     _destination: IAddress | None = None
+    _timer: IDelayedCall | None = None
+
+    def makeConnection(self, transport: ITransport) -> None:
+        # The wrapped protocol starts once the header has named the client.
+        directlyProvides(self, providedBy(transport))
+        Protocol.makeConnection(self, transport)
+        self._timer = self.factory.clock.callLater(HEADER_DEADLINE, self._stalled)
+
+    def _stalled(self) -> None:
+        self._timer = None
+        self._drop(f"no complete header within {HEADER_DEADLINE:g} s")
 
     def dataReceived(self, data: bytes) -> None:
         if self._passing:
@@ -131,17 +146,29 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
             return
         self._buffer = b""
         self._passing = True
-        if len(data) > size:
+        self._cancel_timer()
+        self.wrappedProtocol.makeConnection(self)
+        if len(data) > size and self.connected and not self.disconnecting:
             self.wrappedProtocol.dataReceived(data[size:])
 
     def connectionLost(self, reason: Any) -> None:
-        if not self._passing and not self._dropped and self._buffer:
-            self._log.info("connection from {peer} ended inside its PROXY header",
-                           peer=_shown(self.transport.getPeer()))
+        self._cancel_timer()
+        if not self._passing:  # the wrapped protocol never started
+            if not self._dropped and self._buffer:
+                self._log.info("connection from {peer} ended inside its PROXY header",
+                               peer=_shown(self.transport.getPeer()))
+            self.wrappedProtocol = None
+            return
         super().connectionLost(reason)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def _drop(self, why: str) -> None:
         self._dropped = True
+        self._cancel_timer()
         self._buffer = b""
         self._log.info("connection from {peer} dropped: {why} (a PROXY protocol v2 "
                        "header must come first)", peer=_shown(self.transport.getPeer()),
@@ -165,10 +192,19 @@ class ProxyV2Factory(policies.WrappingFactory):
     protocol = ProxyV2Protocol
     _log = Logger()
 
-    def __init__(self, wrappedFactory: Any,
+    def __init__(self, wrappedFactory: Any, clock: IReactorTime,
                  proxies: Callable[[], tuple[str, ...]] = tuple) -> None:
         super().__init__(wrappedFactory)
+        self.clock = clock
         self._proxies = proxies
+
+    def registerProtocol(self, p: Any) -> None:
+        """
+        No registry of open connections (WrappingFactory's dict).
+        """
+
+    def unregisterProtocol(self, p: Any) -> None:
+        pass
 
     def buildProtocol(self, addr: IAddress) -> Any:
         host = getattr(addr, "host", "")

@@ -1,8 +1,11 @@
 """
 A twisted.web Site with the limits stock twisted.web lacks.
 
-- a deadline for receiving each whole request (an idle timer that every
-  byte resets does not stop a slow drip, SECURITY.md F6);
+- a deadline for every state of a connection: receiving each whole request
+  (an idle timer that every byte resets does not stop a slow drip,
+  SECURITY.md F6), waiting for the answer, waiting for the next request,
+  and going away after the last response (TLS would wait for the
+  client's close_notify for ever);
 - a request-body cap answered with 413 before the body is read (F7);
 - tighter header limits, TCP_NODELAY, the same security headers on every
   response, no version in C{Server}, no access-log line per request.
@@ -21,7 +24,9 @@ from twisted.web.resource import IResource
 
 MAX_BODY = 64 * 1024
 REQUEST_DEADLINE = 10.0  # seconds to send one request, first byte to last
+RESPONSE_DEADLINE = 60.0  # seconds the service may take to answer it
 KEEPALIVE_DEADLINE = 30.0  # seconds between two requests on one connection
+CLOSE_GRACE = 5.0  # seconds for the last response to drain and the client to close
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"Strict-Transport-Security", b"max-age=63072000"),
@@ -55,6 +60,7 @@ class SmartChannel(http.HTTPChannel):
     _deadline: float | None = None  # when the current request or wait must end
     _timer: IDelayedCall | None = None
     _between_requests = False
+    _closing = False  # the last response is out, or a refusal: read nothing more
 
     def connectionMade(self) -> None:
         self.transport.setTcpNoDelay(True)  # forwarded through the TLS layer
@@ -62,6 +68,8 @@ class SmartChannel(http.HTTPChannel):
         self._arm(REQUEST_DEADLINE)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._closing:
+            return
         if self._between_requests and data and not self._handlingRequest:
             # The first byte of the next request: it gets the full request
             # deadline, not what is left of the keep-alive one.
@@ -70,8 +78,8 @@ class SmartChannel(http.HTTPChannel):
         super().dataReceived(data)
 
     # Asked for by every request; a system call (getsockname) each time
-    # otherwise.  Both are fixed once the first request arrives (after any
-    # PROXY header).
+    # otherwise.  Both are fixed (any PROXY header was read before this
+    # channel started).
     _peer: Any = None
     _host: Any = None
 
@@ -108,22 +116,33 @@ class SmartChannel(http.HTTPChannel):
     def lineLengthExceeded(self, line: bytes) -> None:
         # LineReceiver would drop the connection without a word.
         self.transport.write(raw_response(b"414 URI Too Long"))
-        self.transport.loseConnection()
+        self.loseConnection()
+
+    def loseConnection(self) -> None:
+        """
+        Close after what was written, and abort once L{CLOSE_GRACE} has
+        passed: a TLS client that never answers our close_notify, or never
+        reads, must not keep the connection.
+        """
+        if not self._closing:
+            self._arm(CLOSE_GRACE)
+            self._closing = True
+        super().loseConnection()
 
     def allContentReceived(self) -> None:
-        self._disarm()
+        self._arm(RESPONSE_DEADLINE)
         super().allContentReceived()
 
     def requestDone(self, request: http.Request) -> None:
         # Armed first: finishing may dispatch an already buffered request,
-        # whose allContentReceived must be able to disarm it.
+        # whose allContentReceived then arms its own deadline.
         if self.persistent:
             self._between_requests = True
             self._arm(KEEPALIVE_DEADLINE)
         super().requestDone(request)
 
     def connectionLost(self, reason: Any) -> None:
-        self._disarm()
+        self._deadline = None
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         super().connectionLost(reason)
@@ -132,6 +151,8 @@ class SmartChannel(http.HTTPChannel):
     # than it fires: a keep-alive request then costs no timer operation.
 
     def _arm(self, seconds: float) -> None:
+        if self._closing:
+            return  # the close deadline stands
         self._deadline = self.site.reactor.seconds() + seconds
         timer = self._timer
         if timer is not None and timer.active():
@@ -139,9 +160,6 @@ class SmartChannel(http.HTTPChannel):
                 return  # it fires first and looks again
             timer.cancel()
         self._timer = self.callLater(seconds, self._expired)
-
-    def _disarm(self) -> None:
-        self._deadline = None  # the timer, when it fires, finds nothing due
 
     def _expired(self) -> None:
         self._timer = None
@@ -219,7 +237,7 @@ class LimitedRequest(server.Request):
             return
         self._tooLarge = True
         self.channel.transport.write(raw_response(b"413 Payload Too Large"))
-        self.channel.transport.loseConnection()
+        self.channel.loseConnection()
 
 
 class SmartSite(server.Site):
