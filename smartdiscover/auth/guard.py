@@ -144,16 +144,21 @@ class Guard:
         for listener in self._listeners:
             listener(event)
 
-    def _place(self, account: str, source: str, now: float) -> str:
+    def _where(self, account: str, source: str, network: Hashable,
+               now: float) -> tuple[str, Hashable, float]:
         """
-        Which counter a failure of C{account} from C{source} counts against.
+        Which counter a failure of C{account} from C{source} counts against:
+        its place, its key, and the last success at that address (if the
+        place is the address; otherwise long ago).
         """
         since = now - FAMILIAR_FOR
-        if self._familiar.get((account, client_of(source)), since) > since:
-            return ADDRESS
-        if self._familiar.get((account, client_network(source)), since) > since:
-            return NETWORK
-        return UNFAMILIAR
+        own = (account, client_of(source))
+        seen = self._familiar.get(own, since)
+        if seen > since:
+            return ADDRESS, own, seen
+        if self._familiar.get((account, network), since) > since:
+            return NETWORK, (account, network), since
+        return UNFAMILIAR, account, since
 
     def _counter(self, account: str, source: str, place: str) -> tuple[Penalties, Hashable]:
         if place == ADDRESS:
@@ -225,7 +230,7 @@ class Guard:
             account = credentials.username.casefold()
         source = credentials.source
         network = client_network(source)
-        place = self._place(account, source, now)
+        place, counter, seen = self._where(account, source, network, now)
 
         # Checks still running count as failures to come, so that a burst
         # of parallel guesses cannot get past the threshold before the
@@ -235,7 +240,7 @@ class Guard:
                                      policy.network_window)
                 + self._pending_networks[network] > policy.network_failures - 1)):
             return self._refuse(credentials, "network-throttled")
-        accounts, counter = self._counter(account, source, place)
+        accounts = self._accounts if place == UNFAMILIAR else self._familiar_accounts
         if accounts.locked(counter, now) or (
                 accounts.level(counter, now, policy.account_failures, policy.account_window)
                 + self._pending_accounts[counter] > policy.account_failures - 1):
@@ -246,8 +251,7 @@ class Guard:
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[0] > now and cached[2] == stamp:
             self.outcomes["success"] += 1
-            if place != ADDRESS or self._familiar.get(
-                    (account, client_of(source)), now) < now - FAMILIAR_REFRESH:
+            if place != ADDRESS or seen < now - FAMILIAR_REFRESH:
                 self._count_success(source, account, now, verified=False)
                 self._tell(("seen", source, account, UNFAMILIAR))
             return succeed(cached[1])
