@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.helpers import DEMO_PASSWORD, MINIMAL_INI, edit, write_config
 from tests.service import RunningService, free_port
-from tests.test_service import REQUEST, basic
+from tests.test_service import basic, post_status
 
 USER = "demo@example.test"
 
@@ -40,17 +40,9 @@ class FamiliarPlaceServiceTests(SynchronousTestCase):
         """
         The status of one authenticated POST from C{source}.
         """
-        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context,
-                                                 timeout=10, source_address=(source, 0))
-        try:
-            connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
-                               headers={"Authorization": basic(USER, password),
-                                        "Content-Type": "text/xml"})
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        finally:
-            connection.close()
+        return post_status(http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.context, timeout=10,
+            source_address=(source, 0)), basic(USER, password))
 
     def test_neighbour_cannot_lock_the_owner_out(self) -> None:
         """

@@ -41,7 +41,7 @@ from smartdiscover.web.proxy import (
 from smartdiscover.web.site import REQUEST_DEADLINE, SmartChannel
 from tests.helpers import DEMO_PASSWORD, MINIMAL_INI, edit, write_config
 from tests.service import PROJECT_ROOT, RunningService, free_port
-from tests.test_service import REQUEST, basic
+from tests.test_service import REQUEST, basic, post_status
 from tests.test_web import RecordingTransport
 
 HTTPS = "https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
@@ -364,16 +364,8 @@ class ProxiedServiceTests(SynchronousTestCase):
             cafile=str(self.directory / "tls" / "server.crt"))
 
     def post(self, source: str, password: str) -> int:
-        connection = ProxiedHTTPS(self.port, proxy_header(source), self.context)
-        try:
-            connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
-                               headers={"Authorization": basic("demo@example.test", password),
-                                        "Content-Type": "text/xml"})
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        finally:
-            connection.close()
+        return post_status(ProxiedHTTPS(self.port, proxy_header(source), self.context),
+                           basic("demo@example.test", password))
 
     def wait_for_log(self, text: str) -> None:
         deadline = time.monotonic() + 5

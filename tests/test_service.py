@@ -35,6 +35,22 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def post_status(connection: http.client.HTTPConnection, authorization: str) -> int:
+    """
+    POST the demo user's Autodiscover request on C{connection}, then close
+    it; the status.
+    """
+    try:
+        connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
+                           headers={"Authorization": authorization,
+                                    "Content-Type": "text/xml"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
 class ServiceTests(SynchronousTestCase):
     """
     One twistd process per test, on a free loopback port.

@@ -28,7 +28,7 @@ from smartdiscover.workers.pool import WorkerPool, _WorkerProtocol
 from smartdiscover.workers.sockets import shared_listening_sockets
 from tests.helpers import edit, write_config
 from tests.service import RunningService, free_port
-from tests.test_service import REQUEST, basic
+from tests.test_service import basic, post_status
 
 AUTHORIZATION = basic("demo@example.test", "demo-password")
 WAIT = 30.0
@@ -364,16 +364,8 @@ class GuardLinkTests(SynchronousTestCase):
 
 def post(port: int, cafile: Path, authorization: str = AUTHORIZATION) -> int:
     context = ssl.create_default_context(cafile=str(cafile))
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
-    try:
-        connection.request("POST", "/autodiscover/autodiscover.xml", body=REQUEST,
-                           headers={"Authorization": authorization,
-                                    "Content-Type": "text/xml"})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
+    return post_status(http.client.HTTPSConnection("127.0.0.1", port, context=context,
+                                                   timeout=15), authorization)
 
 
 def alive(pid: int) -> bool:
