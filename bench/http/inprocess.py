@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bare import Fixed  # noqa: E402
 from servers import AUTH, BODY, PATH, ROOT, free_port  # noqa: E402
 
+sys.path.insert(0, str(ROOT))  # the working tree, as the servers bench/http starts
+
 REQUEST = (f"POST {PATH} HTTP/1.1\r\nHost: mail.example.test\r\nAuthorization: {AUTH}\r\n"
            f"Content-Type: text/xml\r\nContent-Length: {len(BODY)}\r\n\r\n").encode() + BODY
 
@@ -57,9 +59,11 @@ def smartdiscover_site(work: Path) -> tuple[Any, Any]:
     service = makeService(options, reactor)
     service.startService()
     for child in service:
-        wrapped = getattr(getattr(child, "factory", None), "wrappedFactory", None)
-        if isinstance(wrapped, server.Site):
-            return service, wrapped
+        factory = getattr(child, "factory", None)
+        while factory is not None and not isinstance(factory, server.Site):
+            factory = getattr(factory, "wrappedFactory", None)  # limits, TLS
+        if factory is not None:
+            return service, factory
     raise RuntimeError("no HTTPS site in the service")
 
 
