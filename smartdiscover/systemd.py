@@ -192,8 +192,11 @@ class SystemdNotifier(Service):
 
 def _watchdog_interval(environ: Mapping[str, str]) -> float | None:
     """
-    Half of C{WATCHDOG_USEC}, in seconds, if the watchdog is meant for us.
+    Half of C{WATCHDOG_USEC}, in seconds, if the watchdog is meant for us
+    (and there is a C{NOTIFY_SOCKET} to ping it on).
     """
+    if not environ.get("NOTIFY_SOCKET"):
+        return None
     try:
         usec = int(environ.get("WATCHDOG_USEC", ""))
     except ValueError:

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from twisted.internet.task import Clock
-from twisted.logger import ILogObserver, Logger
+from twisted.logger import ILogObserver, Logger, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover import logs
 from smartdiscover.config import ConfigStore, load
 from smartdiscover.config.store import run_synchronously
+from smartdiscover.config.sighup import Reload
 from smartdiscover.systemd import SystemdNotifier, notify
 from tests.helpers import edit, write_config
 
@@ -381,20 +382,28 @@ class SystemdNotifierTests(SynchronousTestCase):
 
     def test_without_notify_socket(self) -> None:
         """
-        Outside systemd every call is a harmless no-op.
+        Outside systemd (no C{NOTIFY_SOCKET}) every call is a no-op that
+        raises and logs nothing, and no watchdog runs even when
+        C{WATCHDOG_USEC} is set: there is no one to ping.
         """
         reactor = FakeReactor()
         notifier = SystemdNotifier(reactor, {"WATCHDOG_USEC": "1000000"})
-        notifier.startService()
-        reactor.clock.advance(5)
-        notifier.reloading()
-        notifier.reloaded(False, "x")
-        notifier.stopService()
+        with capturedLogs() as events:
+            notifier.startService()
+            self.assertIsNone(notifier.watchdog_interval)
+            self.assertEqual(reactor.clock.getDelayedCalls(), [])
+            reactor.clock.advance(5)
+            notifier.reloading()
+            notifier.reloaded(False, "x")
+            notifier.stopService()
+        self.assertEqual(list(events), [])
+        self.assertFalse(notifier.running)
 
     def test_wired_to_config_store(self) -> None:
         """
-        The wiring tap.py uses: C{reloading()}, then C{reloaded(ok,
-        store.last_error)} when C{store.reload()} fires.
+        What SIGHUP does in the first process (L{Reload}, as tap.py wires
+        it): C{reloading()}, the signal passed on to the workers, then
+        C{reloaded(ok, store.last_error)} when C{store.reload()} fires.
         """
         path = write_config(self.mktemp())
         store = ConfigStore(load(path), lambda: load(path), run_synchronously)
@@ -403,10 +412,13 @@ class SystemdNotifierTests(SynchronousTestCase):
         notifier.startService()
         self.assertEqual(fields(receiver.messages()[0])["STATUS"],
                          "serving configuration generation 1")
+        workers: list[str] = []
 
-        def reload() -> None:
-            notifier.reloading()
-            store.reload().addCallback(lambda ok: notifier.reloaded(ok, store.last_error))
+        class Workers:
+            def reload(self) -> None:
+                workers.append("SIGHUP")
+
+        reload = Reload(store, notifier, Workers())
 
         path.write_text(edit("ttl = 1", "ttl = 7"), encoding="utf-8")
         reload()
@@ -415,8 +427,9 @@ class SystemdNotifierTests(SynchronousTestCase):
         self.assertEqual(fields(messages[1]), {
             "READY": "1", "STATUS": "reloaded; serving configuration generation 2"})
 
+        self.assertEqual(workers, ["SIGHUP"])
         path.write_text(edit("[imap]\n", "[imap]\nport = 0\n"), encoding="utf-8")
-        reload()
+        self.assertIs(self.successResultOf(reload()), False)
         self.flushLoggedErrors()
         status = fields(receiver.messages()[1])["STATUS"]
         self.assertIn("reload failed", status)

@@ -4,14 +4,16 @@ Tests for L{smartdiscover.tap}: options and the service tree.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from smartdiscover import tap
+from smartdiscover.web import listeners
 from tests.helpers import MINIMAL_INI, write_config
 
 
@@ -53,32 +55,68 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_dual_stack_by_default(self) -> None:
         """
-        Without interface=, the listener binds the IPv6 any-address, which
-        also accepts IPv4 (or 0.0.0.0 on hosts without IPv6).
+        Without interface=, the listener binds the any-address
+        L{any_address} finds for the host.
         """
-        service, reactor, _ = self.make()
-        service.startService()
-        self.addCleanup(service.stopService)
-        self.assertIn(reactor.tcpServers[0][3], ("::", "0.0.0.0"))
+        for found in ("::", "0.0.0.0"):
+            self.patch(listeners, "any_address", lambda: found)
+            service, reactor, _ = self.make()
+            service.startService()
+            self.addCleanup(service.stopService)
+            self.assertEqual(reactor.tcpServers[0][3], found)
 
-    def test_invalid_configuration_exits_with_problems(self) -> None:
+
+    def test_invalid_configuration_is_a_usage_error(self) -> None:
         """
-        An invalid file stops start-up with every problem, not a traceback.
+        An invalid file stops start-up in the options, with every problem,
+        as a usage error (twistd prints it without a traceback).
         """
-        error = self.assertRaises(SystemExit, self.make,
+        error = self.assertRaises(usage.UsageError, self.make,
                                   MINIMAL_INI.replace("security = ssl", "security = tls"))
+        self.assertIn("invalid configuration", str(error))
         self.assertIn("[imap] security", str(error))
 
-    def test_unusable_certificate_exits(self) -> None:
+    def test_unusable_certificate_is_a_usage_error(self) -> None:
         """
-        A certificate that is not PEM stops start-up with a clear message.
+        A certificate that is not PEM stops start-up in the options, with a
+        clear message naming the file.
         """
         directory = Path(self.mktemp()).absolute()
         (directory / "tls").mkdir(parents=True)
         (directory / "tls" / "server.crt").write_text("not a certificate")
         (directory / "tls" / "server.key").write_text("not a key")
         path = write_config(directory)
-        options = tap.Options()
-        options.parseOptions(["--config", str(path)])
-        error = self.assertRaises(SystemExit, tap.makeService, options, MemoryReactorClock())
+        error = self.assertRaises(usage.UsageError, tap.Options().parseOptions,
+                                  ["--config", str(path)])
         self.assertIn("server.crt", str(error))
+
+
+class AnyAddressTests(SynchronousTestCase):
+    """
+    L{any_address}: one socket for IPv6 and IPv4 where the host can.
+    """
+
+    def test_ipv6_host(self) -> None:
+        """
+        Where an IPv6 socket binds, the IPv6 any-address (which also takes
+        IPv4-mapped connections).
+        """
+        if not socket.has_ipv6:
+            raise SkipTest("this host has no IPv6")
+        self.assertEqual(listeners.any_address(), "::")
+
+    def test_without_ipv6(self) -> None:
+        """
+        A Python without IPv6 support, or a host where an IPv6 socket does
+        not bind, gets the IPv4 any-address.
+        """
+        self.patch(socket, "has_ipv6", False)
+        self.assertEqual(listeners.any_address(), "0.0.0.0")
+        self.patch(socket, "has_ipv6", True)
+
+        class Unbindable(socket.socket):
+            def bind(self, address: object) -> None:
+                raise OSError("Cannot assign requested address")
+
+        self.patch(socket, "socket", Unbindable)
+        self.assertEqual(listeners.any_address(), "0.0.0.0")

@@ -6,10 +6,51 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from twisted.application.service import Service
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
+
+from smartdiscover.config.store import ConfigStore
+
+
+class ReloadListener(Protocol):
+    """
+    Told of a reload before it starts and when it ended (systemd's notifier).
+    """
+
+    def reloading(self) -> None: ...
+
+    def reloaded(self, ok: bool, error: str | None) -> None: ...
+
+
+class Reloadable(Protocol):
+    def reload(self) -> Any: ...
+
+
+class Reload:
+    """
+    What SIGHUP does: tell C{listener} (systemd) a reload starts, pass the
+    signal on to C{others} (the worker processes), reload C{store}, then
+    tell C{listener} how it ended.
+    """
+
+    def __init__(self, store: ConfigStore, listener: ReloadListener,
+                 others: Reloadable | None = None) -> None:
+        self._store = store
+        self._listener = listener
+        self._others = others
+
+    def __call__(self) -> Deferred[bool]:
+        self._listener.reloading()
+        if self._others is not None:
+            self._others.reload()
+        return self._store.reload().addCallback(self._ended)
+
+    def _ended(self, ok: bool) -> bool:
+        self._listener.reloaded(ok, self._store.last_error)
+        return ok
 
 
 class ReloadOnSignal(Service):

@@ -13,8 +13,29 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from twisted.logger import Logger
+
+from smartdiscover.config.model import Model
 
 VALIDITY = datetime.timedelta(days=365)
+
+_log = Logger(namespace="smartdiscover")
+
+
+def ensure_development_certificate(model: Model) -> None:
+    """
+    Create the development certificate at the configured paths when both
+    the certificate and its key are missing.
+    """
+    https = model.https
+    if https.certificate.exists() or https.private_key.exists():
+        return
+    names = development_names(model.public_hostname, model.domains)
+    create_development_certificate(https.certificate, https.private_key, names)
+    _log.warn("created a self-signed development certificate for {names} at "
+              "{certificate} (key: {key}); configure a real one for production",
+              names=", ".join(names), certificate=str(https.certificate),
+              key=str(https.private_key))
 
 
 def development_names(public_hostname: str, domains: tuple[str, ...]) -> list[str]:

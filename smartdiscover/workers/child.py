@@ -2,11 +2,11 @@
 A worker process: C{python -m smartdiscover.workers.child --config PATH
 --index N}, started by the first process's L{WorkerPool}.
 
-It builds the same HTTPS service as the first process on the listening
-socket it inherits (file descriptor 3), logs one JSON event per line on
-standard output for the first process to relay, exchanges guard events
-with it over standard input and file descriptor 4, reloads on SIGHUP and
-stops when its standard input closes (the first process is gone).
+It builds the same HTTPS answering stack as the first process on the
+listening socket it inherits (file descriptor 3), logs one JSON event per
+line on standard output for the first process to relay, exchanges guard
+events with it over standard input and file descriptor 4, reloads on SIGHUP
+and stops when its standard input closes (the first process is gone).
 """
 
 from __future__ import annotations
@@ -15,7 +15,39 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+
+def build_worker(path: Path, reactor: Any, gone: Callable[[], None]) -> Any:
+    """
+    The service tree of a worker for the configuration at C{path}.
+
+    @raise ConfigError: the configuration is invalid.
+    @raise TLSFilesError: its certificate or key is unusable.
+    """
+    from twisted.application.service import MultiService
+    from twisted.internet.stdio import StandardIO
+
+    from smartdiscover.answering import build_answering
+    from smartdiscover.config import load
+    from smartdiscover.config.sighup import ReloadOnSignal
+    from smartdiscover.web.tls import load_server_tls
+    from smartdiscover.workers.guard_link import WorkerGuardLink
+    from smartdiscover.workers.pool import GUARD_FD, SOCKET_FD
+    from smartdiscover.workers.sockets import AdoptedPort
+
+    model = load(path)
+    tls = load_server_tls(model.https.certificate, model.https.private_key)
+    top = MultiService()
+    answering = build_answering(path, model, tls, reactor, lambda: top.running)
+    ReloadOnSignal(answering.store.reload, reactor).setServiceParent(top)
+    answering.hashing.setServiceParent(top)
+    StandardIO(WorkerGuardLink(answering.guard, gone), stdin=0, stdout=GUARD_FD,
+               reactor=reactor)
+    AdoptedPort(SOCKET_FD, answering.https, reactor).setServiceParent(top)
+    answering.monitor.setServiceParent(top)
+    return top
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartdiscover-worker")
@@ -29,24 +61,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from twisted.internet import reactor
     from twisted.internet.error import ReactorNotRunning
-    from twisted.internet.stdio import StandardIO
     from twisted.logger import Logger, globalLogBeginner
 
-    from smartdiscover.config import ConfigError, load
+    from smartdiscover.config import ConfigError
     from smartdiscover.logs import json_stdout
-    from smartdiscover.tap import build_service
-    from smartdiscover.workers.guard_link import WorkerGuardLink
-    from smartdiscover.workers.pool import GUARD_FD, SOCKET_FD
+    from smartdiscover.web.tls import TLSFilesError
 
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     globalLogBeginner.beginLoggingTo([json_stdout()], redirectStandardIO=False)
     log = Logger(namespace="smartdiscover.workers")
-    try:
-        model = load(args.config)
-    except ConfigError as e:
-        log.error("worker {index}: invalid configuration\n{error}", index=args.index,
-                  error=str(e))
-        return 2
     stopping: list[bool] = []
     reactor.addSystemEventTrigger("before", "shutdown", stopping.append, True)
 
@@ -59,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         except ReactorNotRunning:
             pass
 
-    def link(guard: Any) -> None:
-        StandardIO(WorkerGuardLink(guard, gone), stdin=0, stdout=GUARD_FD, reactor=reactor)
-
-    service = build_service(args.config, model, reactor, https_socket=SOCKET_FD,
-                            on_guard=link)
+    try:
+        service = build_worker(args.config, reactor, gone)
+    except (ConfigError, TLSFilesError) as e:
+        log.error("worker {index}: invalid configuration\n{error}", index=args.index,
+                  error=str(e))
+        return 2
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

@@ -23,6 +23,7 @@ from smartdiscover.auth.guard import Guard
 from smartdiscover.workers.guard_link import MAX_LINE, apply_line, encode
 from smartdiscover.workers.sockets import shared_listening_sockets
 
+DEFAULT_BACKLOG = 50  # Twisted's listenTCP default
 RESTART_DELAY = 1.0  # seconds before a dead worker is started again
 MAX_RESTART_DELAY = 30.0  # after repeated quick deaths
 STABLE_AFTER = 10.0  # a worker that lived this long died by accident, not at start

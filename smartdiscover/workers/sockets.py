@@ -11,6 +11,10 @@ being refused.
 from __future__ import annotations
 
 import socket
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.interfaces import IProtocolFactory
 
 
 def shared_listening_sockets(interface: str, port: int, backlog: int,
@@ -38,3 +42,29 @@ def shared_listening_sockets(interface: str, port: int, backlog: int,
             sock.close()
         raise
     return sockets
+
+
+class AdoptedPort(Service):
+    """
+    A worker's HTTPS listener: the socket the first process bound, passed
+    down as file descriptor C{fd}.
+    """
+
+    def __init__(self, fd: int, factory: IProtocolFactory, reactor: Any) -> None:
+        self._fd = fd
+        self._factory = factory
+        self._reactor = reactor
+        self._port: Any = None
+
+    def privilegedStartService(self) -> None:
+        inherited = socket.socket(fileno=self._fd)
+        try:
+            self._port = self._reactor.adoptStreamPort(self._fd, inherited.family,
+                                                       self._factory)
+        finally:
+            inherited.close()  # the reactor holds its own duplicate
+        super().privilegedStartService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self._port.stopListening() if self._port is not None else None

@@ -1,0 +1,136 @@
+"""
+The HTTPS answering stack that every process runs, the first one and each
+worker: the configuration store, the user store behind the guard, health
+checks, metrics, the TLS context and the resource tree, down to the factory
+a listener serves.  What only the first process runs (SIGHUP, the worker
+pool, plain HTTP, DNS, systemd) is composed in L{smartdiscover.tap}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from smartdiscover.auth.backends import user_store
+from smartdiscover.auth.guard import Guard
+from smartdiscover.auth.pool import HashingPool
+from smartdiscover.config import ConfigStore, load
+from smartdiscover.config.model import Model
+from smartdiscover.connections import (
+    ConnectionLimits,
+    default_web_connections,
+    descriptor_budget,
+)
+from smartdiscover.health.endpoints import AdvertisedModel
+from smartdiscover.health.monitor import HealthMonitor
+from smartdiscover.health.trust import probe_trust
+from smartdiscover.metrics import (
+    Metrics,
+    connection_metrics,
+    guard_metrics,
+    health_metrics,
+    store_metrics,
+)
+from smartdiscover.web.health import HealthResource
+from smartdiscover.web.listeners import listener_factory
+from smartdiscover.web.metrics import MetricsResource
+from smartdiscover.web.site import SmartSite
+from smartdiscover.web.tls import ReloadableServerTLS, ServerTLS, load_server_tls
+from smartdiscover.web.tree import build_resource_tree
+
+_log = Logger(namespace="smartdiscover")
+
+
+@dataclass
+class Answering:
+    """
+    The parts of one process's HTTPS service.
+
+    @ivar https: what the HTTPS listener serves: connection limits, any
+        PROXY header, TLS, then the site.
+    @ivar connections: the connection limits of every listener group, by
+        the name /metrics gives them (C{http}; the first process adds
+        C{dns}).
+    """
+
+    store: ConfigStore
+    hashing: HashingPool
+    guard: Guard
+    monitor: HealthMonitor
+    advertised: AdvertisedModel
+    metrics: Metrics
+    limits: ConnectionLimits
+    https: IProtocolFactory
+    connections: dict[str, ConnectionLimits] = field(default_factory=dict)
+
+
+def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: Any,
+                    listening: Callable[[], bool]) -> Answering:
+    """
+    Everything that answers HTTPS for the configuration at C{path}, already
+    loaded as C{model} with its TLS files as C{tls}.
+
+    @param listening: whether the process's listeners are bound (for
+        /health/ready).
+    """
+    store = ConfigStore(model, lambda: load(path),
+                        lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
+    current = lambda: store.current  # noqa: E731  (one snapshot per request)
+    reloadable = ReloadableServerTLS(tls)
+    store.subscribe(
+        lambda new: load_server_tls(new.https.certificate, new.https.private_key,
+                                    reloadable.current),
+        reloadable.replace)
+
+    hashing = HashingPool(reactor)
+    guard = Guard(user_store(model, current, hashing, reactor), current, reactor,
+                  local_store=model.auth.backend == "passwd")
+    store.subscribe(lambda new: None, lambda _: guard.reloaded())
+
+    # Health: probes see the configuration; clients see what is advertised.
+    monitor = HealthMonitor(current, reactor)
+    store.subscribe(lambda new: probe_trust(new.health.ca_file), monitor.reloaded)
+    advertised = AdvertisedModel(current, lambda: monitor.down)
+
+    limits = ConnectionLimits(*connection_caps(model))
+    store.subscribe(connection_caps, lambda caps: limits.configure(*caps))
+    _log_connection_caps(limits)
+    connections = {"http": limits}
+    metrics = Metrics()
+    for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor),
+                   connection_metrics(connections)):
+        metrics.add_source(source)
+
+    tree = build_resource_tree(guard, advertised, lambda: reloadable.current.signer,
+                               model.public_hostname, reactor)
+    tree.putChild(b"health", HealthResource(store, monitor, reactor, listening))
+    tree.putChild(b"metrics", MetricsResource(metrics, current))
+    site = SmartSite(tree, reactor=reactor, metrics=metrics)
+    https = listener_factory(model.https, TLSMemoryBIOFactory(reloadable, False, site),
+                             lambda: store.current.proxies, limits, reactor)
+    return Answering(store, hashing, guard, monitor, advertised, metrics, limits, https,
+                     connections)
+
+
+def connection_caps(model: Model) -> tuple[int, int]:
+    """
+    The caps of HTTPS and plain HTTP together: in all, and per client.
+    """
+    total = model.max_connections or default_web_connections()
+    return total, min(model.connections_per_source, total)
+
+
+def _log_connection_caps(limits: ConnectionLimits) -> None:
+    budget = descriptor_budget()
+    if limits.total > budget:
+        _log.warn("[server] max_connections = {total} is above the {budget} descriptors "
+                  "this process may use for connections: raise its limit (LimitNOFILE=)",
+                  total=limits.total, budget=budget)
+    _log.info("HTTPS and HTTP: at most {total} connections at once, {per_client} per "
+              "client", total=limits.total, per_client=limits.per_client)

@@ -1,0 +1,46 @@
+"""
+Tests for L{smartdiscover.config.restart}: what a reload leaves for a
+restart.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from smartdiscover.config import Model, load
+from smartdiscover.config.restart import unapplied
+from tests.helpers import MINIMAL_INI, edit, write_config
+
+
+class UnappliedTests(SynchronousTestCase):
+    def load(self, ini: str) -> Model:
+        return load(write_config(self.mktemp(), ini))
+
+    def test_nothing_for_what_applies(self) -> None:
+        """
+        Changes a reload applies (a port clients are told, the TTL) need no
+        restart.
+        """
+        started = self.load(MINIMAL_INI)
+        new = self.load(edit("ttl = 1", "ttl = 5", edit("[imap]\n", "[imap]\nport = 1993\n")))
+        self.assertEqual(unapplied(started, new), [])
+        self.assertEqual(unapplied(started, started), [])
+
+    def test_listeners_workers_backend(self) -> None:
+        """
+        Another HTTPS port, a plain-HTTP and a DNS listener added, more
+        workers and another user store: one message each, naming the key.
+        """
+        started = self.load(MINIMAL_INI)
+        new = self.load(edit("ttl = 1", "ttl = 1\nhttp = tcp:8080\ndns = 127.0.0.1:8053\n"
+                             "workers = 2", edit("ssl:8443:", "ssl:9443:",
+                                                 edit("backend = passwd", "backend = imap\n"
+                                                      "imap_url = imaps://mail.example.test")))
+                        + "\n[hosts]\nmail.example.test = 192.0.2.10\n")
+        self.assertEqual(unapplied(started, new), [
+            "[server] workers changed to 2: restart to apply",
+            "[server] https listens elsewhere now: restart to listen there",
+            "[server] http listens elsewhere now: restart to listen there",
+            "[server] dns changed to 127.0.0.1:8053: restart to apply",
+            "[auth] backend changed to imap: restart to apply"])
+        self.assertIn("[server] dns was removed: restart to apply", unapplied(new, started))
