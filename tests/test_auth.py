@@ -23,7 +23,7 @@ from smartdiscover.auth.hashing import verify_password
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import Model, load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, write_config
 
 SOURCE = "192.0.2.7"

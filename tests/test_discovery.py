@@ -21,7 +21,7 @@ from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.discovery.answer import answer_autodiscover
 from smartdiscover.discovery import mobilesync, outlook
 from smartdiscover.discovery.outlook import render_error, render_settings
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
 from tests.helpers import DEMO_HASH, MINIMAL_INI, edit, write_config
 

@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from smartdiscover.auth.credentials import BasicCredentials
 from smartdiscover.auth.guard import Guard
 from smartdiscover.config import load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from tests.helpers import write_config
 
 FILTER = Path(__file__).resolve().parent.parent / "etc" / "fail2ban" / "filter.d" / \

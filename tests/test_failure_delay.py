@@ -26,7 +26,7 @@ from smartdiscover.auth.credentials import BasicCredentials
 from smartdiscover.auth.errors import BackendUnavailable, CheckerBusy
 from smartdiscover.auth.guard import Guard
 from smartdiscover.config import Model, load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.web.autodiscover import AutodiscoverRealm
 from smartdiscover.web.basic_auth import JITTER, BasicAuthResource
 from smartdiscover.web.tree import build_resource_tree

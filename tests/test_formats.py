@@ -26,7 +26,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover.config import Model, load
 from smartdiscover.discovery.answer import Reply, answer_autodiscover
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.v2 import answer_v2
 from tests.helpers import DEMO_HASH, MINIMAL_INI, write_config
 

@@ -31,7 +31,7 @@ from smartdiscover.auth.guard import FAMILIAR_REFRESH, Guard
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config import Model, load
 from smartdiscover.config.model import GuardPolicy
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from tests.helpers import edit, write_config
 
 USER = "demo@example.test"

@@ -43,7 +43,7 @@ from smartdiscover.config.store import ConfigStore, run_synchronously
 from smartdiscover.connections import ConnectionLimits
 from smartdiscover.discovery.autoconfig import render_autoconfig
 from smartdiscover.discovery.outlook import render_settings
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.dns.server import UDPResponder, Zones, build_zones
 from smartdiscover.dns.wire import respond
 from smartdiscover.health.endpoints import (

@@ -20,7 +20,7 @@ from smartdiscover.auth.credentials import BasicCredentials
 from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.imap import IMAPChecker
 from smartdiscover.config import Model, load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from tests.backends import DovecotServer
 from tests.helpers import edit, write_config
 

@@ -21,7 +21,7 @@ from smartdiscover.auth.credentials import BasicCredentials
 from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.ldap import LDAPChecker
 from smartdiscover.config import Model, load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from tests.backends import SlapdServer
 from tests.helpers import edit, write_config
 

@@ -30,7 +30,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from smartdiscover.config import load
 from smartdiscover.config.model import Security, SocketService
 from smartdiscover.discovery.mobileconfig import render_profile
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.signing import Signer
 from smartdiscover.web.devcert import create_development_certificate
 from smartdiscover.web.tls import load_server_tls

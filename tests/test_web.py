@@ -35,7 +35,7 @@ from zope.interface.verify import verifyObject
 from smartdiscover.auth.credentials import IBasicCredentials
 from smartdiscover.auth.passwd import PasswdChecker
 from smartdiscover.config import Model, load
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.web.tree import build_resource_tree
 from smartdiscover.web.autodiscover import AutodiscoverRealm, AutodiscoverResource
 from smartdiscover.web.basic_auth import BasicAuthResource, CheckerBusy

@@ -44,7 +44,7 @@ from smartdiscover.auth.errors import CheckerBusy, Unavailable
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import GuardPolicy, Model
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.netblocks import client_of, network_of
 
 # (kind, client address, account, place): "failed" with the counter it

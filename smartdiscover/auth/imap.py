@@ -21,7 +21,7 @@ from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.outbound import bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
 from smartdiscover.config.model import Model
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 
 _UNSAFE = (b"\r", b"\n", b"\0")
 

@@ -24,7 +24,7 @@ from smartdiscover.auth.outbound import bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
 from smartdiscover.config.model import LDAPSettings, Model
 from smartdiscover.config.values import xml_safe
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 
 # Result codes that mean "these credentials are wrong" rather than "the
 # directory cannot answer" (RFC 4511 appendix A).

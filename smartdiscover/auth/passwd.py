@@ -15,7 +15,7 @@ from smartdiscover.auth.credentials import IBasicCredentials
 from smartdiscover.auth.hashing import verify_password
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import Model
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 
 RunHash = Callable[..., "Deferred[Any]"]
 

@@ -12,7 +12,7 @@ from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import Model
 from smartdiscover.config.redirects import REDIRECT_ADDR
 from smartdiscover.discovery import mobilesync, outlook
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import (
     DEFAULT_REQUEST,
     MOBILESYNC_REQUEST,

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smartdiscover.config.model import Catalogue, Security
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 
 # A fixed namespace: the UUIDs of one user's payloads never change.
 PROFILE_NAMESPACE = uuid.UUID("4e1f0ad6-5b0e-5c55-9c1a-8f3d2d1b7a60")

@@ -11,7 +11,7 @@ from lxml import etree
 
 from smartdiscover.discovery.document import child, to_bytes
 from smartdiscover.discovery.outlook import RESPONSE_2006, add_error
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import MOBILESYNC_RESPONSE
 from smartdiscover.discovery.splice import UserTemplates
 

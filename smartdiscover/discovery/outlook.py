@@ -11,7 +11,7 @@ from lxml import etree
 
 from smartdiscover.config.model import Catalogue, Security, SocketService
 from smartdiscover.discovery.document import child, to_bytes
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import OUTLOOK_RESPONSE
 from smartdiscover.discovery.splice import UserTemplates
 

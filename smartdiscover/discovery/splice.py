@@ -11,7 +11,7 @@ import re
 from collections import OrderedDict
 from typing import Callable, Hashable
 
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 
 _ADDRESS, _NAME = "\ue000", "\ue001"  # private-use: nothing else writes them
 _MARKS = re.compile("(\ue000|\ue001)".encode("utf-8"))

@@ -14,7 +14,7 @@ from zope.interface import implementer
 
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.answer import answer_autodiscover
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.web.methods import MethodsResource
 
 XML_CONTENT_TYPE = b"text/xml; charset=utf-8"

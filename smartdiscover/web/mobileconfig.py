@@ -11,7 +11,7 @@ from twisted.web.server import Request
 
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.mobileconfig import render_profile
-from smartdiscover.discovery.principal import Principal
+from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.signing import Signer
 from smartdiscover.web.autodiscover import ResourceRealm
 from smartdiscover.web.methods import MethodsResource

@@ -1,5 +1,6 @@
 """
-Who a discovery answer is for.
+Who a request is for: the account every checker returns (the avatar ID)
+and every answer is rendered for.
 """
 
 from __future__ import annotations
