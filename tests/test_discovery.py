@@ -21,6 +21,7 @@ from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.discovery.answer import answer_autodiscover
 from smartdiscover.discovery import mobilesync, outlook
 from smartdiscover.discovery.outlook import render_error, render_settings
+from smartdiscover.discovery.splice import UserTemplates
 from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
 from tests.helpers import DEMO_HASH, MINIMAL_INI, edit, write_config
@@ -1005,10 +1006,11 @@ class SplicedSettingsTests(DocumentAssertions):
         self.model = self.load_model(edit(
             "[urls]\n", "[urls]\ncaldav = https://mail.example.test/dav/?a=1&b=<2>\n"))
         self.catalogue = self.model.catalogue
+        self.templates = UserTemplates()
 
     def assertSameAsBuilt(self, principal: Principal) -> bytes:
         for extensions in (True, False):
-            spliced = render_settings(self.catalogue, principal, extensions)
+            spliced = render_settings(self.catalogue, principal, extensions, self.templates)
             self.assertEqual(spliced, outlook._render_settings(self.catalogue, principal,
                                                                extensions))
         return spliced
@@ -1037,7 +1039,7 @@ class SplicedSettingsTests(DocumentAssertions):
                           Principal("jörg@exämple.test", "Jörg 🎉"),
                           Principal("demo@example.test", "carriage\rreturn"),
                           Principal("demo@example.test", "\ue001")):
-            self.assertEqual(mobilesync.render_settings(url, principal),
+            self.assertEqual(mobilesync.render_settings(url, principal, self.templates),
                              mobilesync._render_settings(url, principal))
 
     def test_values_lxml_refuses_are_refused_alike(self) -> None:
@@ -1046,7 +1048,8 @@ class SplicedSettingsTests(DocumentAssertions):
         as building it would, never with a broken document.
         """
         principal = Principal("demo@example.test", "bell\x07")
-        self.assertRaises(ValueError, render_settings, self.catalogue, principal)
+        self.assertRaises(ValueError, render_settings, self.catalogue, principal, True,
+                          self.templates)
 
     def test_marks_in_values_and_catalogue(self) -> None:
         """
@@ -1068,5 +1071,19 @@ class SplicedSettingsTests(DocumentAssertions):
         self.patch(outlook, "_render_settings",
                    lambda *a: built.append(a) or build(*a))
         for n in range(20):
-            render_settings(self.catalogue, Principal(f"user{n}@example.test", f"User {n}"))
+            render_settings(self.catalogue, Principal(f"user{n}@example.test", f"User {n}"),
+                            True, self.templates)
         self.assertEqual(len(built), 2)
+
+    def test_without_templates_built_each_time(self) -> None:
+        """
+        Without templates (what the caller keeps per model) nothing is kept
+        between answers: each is built whole.
+        """
+        built = []
+        build = outlook._render_settings
+        self.patch(outlook, "_render_settings",
+                   lambda *a: built.append(a) or build(*a))
+        for n in range(3):
+            render_settings(self.catalogue, Principal(f"user{n}@example.test"))
+        self.assertEqual(len(built), 3)

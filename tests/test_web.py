@@ -10,7 +10,9 @@ reactor (SECURITY.md section 9).
 from __future__ import annotations
 
 import base64
+import gc
 import io
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -48,7 +50,7 @@ from smartdiscover.web.site import (
     SmartSite,
 )
 from smartdiscover.web.tls import ReloadableServerTLS, load_server_tls
-from tests.helpers import DEMO_PASSWORD, write_config
+from tests.helpers import DEMO_PASSWORD, edit, write_config
 
 PEER = IPv4Address("TCP", "127.0.0.1", 12345)
 AUTODISCOVER_PATH = b"/autodiscover/autodiscover.xml"
@@ -1056,6 +1058,43 @@ class BasicAuthTests(SynchronousTestCase, AuthFixture):
         self.assertEqual(self.flushLoggedErrors(), [])
 
 
+class SnapshotTests(SynchronousTestCase, AuthFixture):
+    """
+    One model per request: the one in force when it arrived, for the check
+    and for the answer (issue 15, section 2).
+    """
+
+    def test_reload_during_the_check(self) -> None:
+        """
+        A reload while the password is being checked changes neither what
+        the check sees nor what the answer says: the checker gets the
+        arrival model in the credentials, and the answer gives its IMAP
+        port, not the new one.
+        """
+        models = [self.load_model()]
+        newer = load(write_config(self.mktemp(), edit("[imap]\n", "[imap]\nport = 1993\n")))
+        real, _ = self.passwd_checker(models[0])
+        pending: list[tuple[Any, Deferred[Any]]] = []
+
+        def later(credentials: Any) -> Deferred[Any]:
+            pending.append((credentials, Deferred()))
+            return pending[-1][1]
+
+        tree = build_resource_tree(StubChecker(later), lambda: models[-1], lambda: None,
+                                   models[0].public_hostname)
+        connection = Connection(tree)
+        connection.send(http_request(b"POST", AUTODISCOVER_PATH, (DEMO_AUTH,),
+                                     body=OUTLOOK_REQUEST))
+        [(credentials, d)] = pending
+        self.assertIs(credentials.model, models[0])
+        models.append(newer)
+        real.requestAvatarId(credentials).chainDeferred(d)
+        response = connection.response()
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"<Port>993</Port>", response.body)
+        self.assertNotIn(b"1993", response.body)
+
+
 class LogoutTests(SynchronousTestCase, AuthFixture):
     """
     The realm's logout runs once the avatar's answer is complete, whether
@@ -1133,6 +1172,35 @@ class RealmTests(SynchronousTestCase, AuthFixture):
         self.assertIsInstance(avatar, AutodiscoverResource)
         self.assertIs(avatar._model, models[0])
         self.assertIsNone(logout())
+
+    def test_avatar_from_the_model_the_request_arrived_with(self) -> None:
+        """
+        A model passed as the login's mind (the snapshot taken when the
+        request arrived) is the one the avatar answers from, even after a
+        reload made another current.
+        """
+        arrived, current = self.load_model(), self.load_model()
+        realm = AutodiscoverRealm(lambda: current)
+        _, avatar, _ = realm.requestAvatar(Principal("demo@example.test"), arrived, IResource)
+        self.assertIs(avatar._model, arrived)
+
+    def test_templates_belong_to_one_model(self) -> None:
+        """
+        Avatars of one model share its settings templates; the first request
+        for another model starts new ones, and nothing of the realm keeps
+        the old model alive any more.
+        """
+        first, second = self.load_model(), self.load_model()
+        realm = AutodiscoverRealm(lambda: second)
+        _, a, _ = realm.requestAvatar(Principal("demo@example.test"), first, IResource)
+        _, b, _ = realm.requestAvatar(Principal("demo@example.test"), first, IResource)
+        self.assertIs(a._templates, b._templates)
+        _, c, _ = realm.requestAvatar(Principal("demo@example.test"), second, IResource)
+        self.assertIsNot(c._templates, a._templates)
+        gone = weakref.ref(first)
+        del first, a, b
+        gc.collect()
+        self.assertIsNone(gone())
 
     def test_other_interfaces_refused(self) -> None:
         """

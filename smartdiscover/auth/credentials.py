@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any, Callable
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -22,16 +23,20 @@ class IBasicCredentials(Interface):
     username = Attribute("The user name as text.")
     password = Attribute("The password as UTF-8 bytes.")
     source = Attribute("The client's IP address, for throttling and logs.")
+    model = Attribute("The configuration in force when the request arrived, which the "
+                      "guard, the checker and the answer all use; None: read it then.")
 
 
 @implementer(IBasicCredentials)
 class BasicCredentials:
-    __slots__ = ("username", "password", "source")
+    __slots__ = ("username", "password", "source", "model")
 
-    def __init__(self, username: str, password: bytes, source: str) -> None:
+    def __init__(self, username: str, password: bytes, source: str,
+                 model: Any = None) -> None:
         self.username = username
         self.password = password
         self.source = source
+        self.model = model
 
     def __repr__(self) -> str:
         # Never the password: reprs end up in logs and tracebacks.
@@ -48,7 +53,17 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def decode_basic(header: bytes | None, source: str) -> BasicCredentials | None:
+def snapshot(credentials: IBasicCredentials, current: Callable[[], Any]) -> Any:
+    """
+    The configuration a check of C{credentials} uses: the one they carry,
+    else the one in force now.
+    """
+    model = credentials.model
+    return current() if model is None else model
+
+
+def decode_basic(header: bytes | None, source: str,
+                 model: Any = None) -> BasicCredentials | None:
     """
     Decode an C{Authorization} header value, or return L{None} when it is
     absent or not usable Basic credentials (every such case is the same 401).
@@ -73,4 +88,4 @@ def decode_basic(header: bytes | None, source: str) -> BasicCredentials | None:
         return None
     if len(username) > MAX_USERNAME_BYTES or len(password) > MAX_PASSWORD_BYTES:
         return None
-    return BasicCredentials(_text(username), _text(password).encode("utf-8"), source)
+    return BasicCredentials(_text(username), _text(password).encode("utf-8"), source, model)

@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials
+from smartdiscover.auth.credentials import IBasicCredentials, snapshot
 from smartdiscover.auth.errors import CheckerBusy, Unavailable
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config.address import AddressError, address_key
@@ -221,7 +221,7 @@ class Guard:
                                key=self._secret, digest_size=32).digest()
 
     def requestAvatarId(self, credentials: IBasicCredentials) -> Deferred[Principal]:
-        model = self._current_model()
+        model = snapshot(credentials, self._current_model)
         policy = model.auth.guard
         now = self._clock.seconds()
         try:

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from twisted.mail import imap4
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials
+from smartdiscover.auth.credentials import IBasicCredentials, snapshot
 from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.outbound import bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
@@ -55,7 +55,7 @@ class IMAPChecker:
 
     @inlineCallbacks
     def requestAvatarId(self, credentials: IBasicCredentials) -> Any:
-        settings = self._current_model().auth.imap
+        settings = snapshot(credentials, self._current_model).auth.imap
         assert settings is not None
         server = settings.server
         password = credentials.password

@@ -18,7 +18,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials
+from smartdiscover.auth.credentials import IBasicCredentials, snapshot
 from smartdiscover.auth.errors import BackendUnavailable
 from smartdiscover.auth.outbound import bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
@@ -54,7 +54,7 @@ class LDAPChecker:
 
     @inlineCallbacks
     def requestAvatarId(self, credentials: IBasicCredentials) -> Any:
-        settings = self._current_model().auth.ldap
+        settings = snapshot(credentials, self._current_model).auth.ldap
         assert settings is not None
         password = credentials.password
         if not password.strip():

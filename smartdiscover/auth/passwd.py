@@ -11,7 +11,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials
+from smartdiscover.auth.credentials import IBasicCredentials, snapshot
 from smartdiscover.auth.hashing import verify_password
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import Model
@@ -34,14 +34,15 @@ class PasswdChecker:
 
     def __init__(self, current_model: Callable[[], Model], run_hash: RunHash) -> None:
         """
-        @param current_model: returns the model in force (one snapshot per check).
+        @param current_model: returns the model in force, for credentials
+            that carry none.
         @param run_hash: runs L{verify_password} off the reactor thread.
         """
         self._current_model = current_model
         self._run_hash = run_hash
 
     def requestAvatarId(self, credentials: IBasicCredentials) -> Deferred[Principal]:
-        model = self._current_model()
+        model = snapshot(credentials, self._current_model)
         try:
             key = address_key(credentials.username, model.auth.case_sensitive_local)
         except AddressError:

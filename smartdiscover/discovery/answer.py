@@ -5,14 +5,15 @@ From a POSTed body to the reply that answers it, in the format asked for.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import Model
 from smartdiscover.config.redirects import REDIRECT_ADDR
-from smartdiscover.discovery import mobilesync, outlook
 from smartdiscover.config.principal import Principal
+from smartdiscover.discovery import mobilesync, outlook
+from smartdiscover.discovery.splice import UserTemplates
 from smartdiscover.discovery.request import (
     DEFAULT_REQUEST,
     MOBILESYNC_REQUEST,
@@ -36,8 +37,19 @@ class Reply:
     location: str | None = None
 
 
+@dataclass(frozen=True)
+class AnswerTemplates:
+    """
+    The settings documents of one model, built once and filled in per user:
+    the caller keeps one per model in force, so a reload frees the old.
+    """
+
+    pox: UserTemplates = field(default_factory=UserTemplates)
+    mobilesync: UserTemplates = field(default_factory=UserTemplates)
+
+
 def answer_autodiscover(model: Model, principal: Principal, body: bytes | None,
-                        now: datetime) -> Reply:
+                        now: datetime, templates: AnswerTemplates | None = None) -> Reply:
     """
     Answer an Autodiscover POST (or GET, with C{body=None}) from C{principal}.
 
@@ -93,8 +105,10 @@ def answer_autodiscover(model: Model, principal: Principal, body: bytes | None,
         activesync = catalogue.urls.get("activesync")
         if activesync is None:
             return Reply(mobilesync.render_error(601, server, now))
-        return Reply(mobilesync.render_settings(activesync, subject))
-    return Reply(outlook.render_settings(catalogue, subject, model.pox_extensions))
+        return Reply(mobilesync.render_settings(
+            activesync, subject, templates.mobilesync if templates is not None else None))
+    return Reply(outlook.render_settings(catalogue, subject, model.pox_extensions,
+                                         templates.pox if templates is not None else None))
 
 
 def is_principal(identity: str, principal: Principal, case_sensitive_local: bool) -> bool:

@@ -32,16 +32,16 @@ def _user(response: etree._Element, principal: Principal) -> None:
     child(user, "EMailAddress", principal.address)
 
 
-_TEMPLATES = UserTemplates()  # one per ActiveSync URL
-
-
-def render_settings(activesync_url: str, principal: Principal) -> bytes:
+def render_settings(activesync_url: str, principal: Principal,
+                    templates: UserTemplates | None = None) -> bytes:
     """
     Action/Settings/Server of Type MobileSync: the URL clients sync with.
-    Built once per URL, filled in per user (L{UserTemplates}).
+    With C{templates}, built once per URL and filled in per user.
     """
-    return _TEMPLATES.render(activesync_url, activesync_url, principal,
-                             lambda user: _render_settings(activesync_url, user))
+    if templates is None:
+        return _render_settings(activesync_url, principal)
+    return templates.render(activesync_url, activesync_url, principal,
+                            lambda user: _render_settings(activesync_url, user))
 
 
 def _render_settings(activesync_url: str, principal: Principal) -> bytes:

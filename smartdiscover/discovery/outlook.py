@@ -62,19 +62,19 @@ def _response() -> tuple[etree._Element, etree._Element]:
     return root, response
 
 
-_TEMPLATES = UserTemplates()  # catalogues (one per served domain and model) x 2
-
-
 def render_settings(catalogue: Catalogue, principal: Principal,
-                    extensions: bool = True) -> bytes:
+                    extensions: bool = True, templates: UserTemplates | None = None) -> bytes:
     """
     The settings document: User, then an Account with one Protocol per
     offered service, standard Types first, then (with C{extensions}) every
-    other service.  Built once per catalogue, filled in per user
-    (L{UserTemplates}).
+    other service.  With C{templates} (which the caller keeps as long as
+    the catalogue is in force), built once per catalogue and filled in per
+    user.
     """
-    return _TEMPLATES.render((id(catalogue), extensions), catalogue, principal,
-                             lambda user: _render_settings(catalogue, user, extensions))
+    if templates is None:
+        return _render_settings(catalogue, principal, extensions)
+    return templates.render((id(catalogue), extensions), catalogue, principal,
+                            lambda user: _render_settings(catalogue, user, extensions))
 
 
 def _render_settings(catalogue: Catalogue, principal: Principal, extensions: bool) -> bytes:

@@ -41,6 +41,11 @@ class BasicAuthResource(Resource):
     @param failure_delay: seconds every failed login takes at least,
         counted from the request's arrival (read per request, so a reload
         changes it); C{None} for no delay.
+    @param current_model: the configuration in force.  One snapshot is
+        taken when a request arrives and handed along: the guard and the
+        checker check against it (in the credentials), and the realm
+        answers from it (as the login's mind), so a reload in between
+        never mixes two generations in one answer.
     """
 
     isLeaf = True
@@ -49,9 +54,11 @@ class BasicAuthResource(Resource):
     def __init__(self, portal: Portal, realm: str,
                  failure_delay: Callable[[], float] | None = None,
                  clock: IReactorTime | None = None,
-                 random_fraction: Callable[[], float] = random.random) -> None:
+                 random_fraction: Callable[[], float] = random.random,
+                 current_model: Callable[[], Any] | None = None) -> None:
         super().__init__()
         self._portal = portal
+        self._current_model = current_model
         quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
         self._challenge = f'Basic realm="{quoted}", charset="UTF-8"'.encode("utf-8")
         self._failure_delay = failure_delay
@@ -63,7 +70,8 @@ class BasicAuthResource(Resource):
         source = getattr(address, "host", "")
         started = self._clock.seconds() if self._clock is not None else 0.0
         header = request.getHeader(b"authorization")
-        credentials = decode_basic(header, source)
+        model = self._current_model() if self._current_model is not None else None
+        credentials = decode_basic(header, source, model)
         if credentials is None:
             if not header:
                 return self._unauthorized(request)  # the first challenge: at once
@@ -71,7 +79,7 @@ class BasicAuthResource(Resource):
                            "reason=malformed-credentials user=None", source=source)
             self._after_delay(request, started)
             return NOT_DONE_YET
-        d = self._portal.login(credentials, None, IResource)
+        d = self._portal.login(credentials, model, IResource)
         d.addCallbacks(self._render_avatar, self._failed, callbackArgs=(request,),
                        errbackArgs=(request, started))
         return NOT_DONE_YET

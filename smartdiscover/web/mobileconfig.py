@@ -49,5 +49,5 @@ class MobileconfigResource(MethodsResource):
 class MobileconfigRealm(ResourceRealm):
     def __init__(self, current_model: Callable[[], Model],
                  current_signer: Callable[[], Signer | None]) -> None:
-        super().__init__(lambda principal: MobileconfigResource(
-            principal, current_model(), current_signer()))
+        super().__init__(current_model, lambda principal, model: MobileconfigResource(
+            principal, model, current_signer()))

@@ -35,7 +35,8 @@ def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[]
     """
     def guarded(avatars: IRealm) -> BasicAuthResource:
         return BasicAuthResource(Portal(avatars, [checker]), realm,
-                                 lambda: current_model().auth.guard.failure_delay, clock)
+                                 lambda: current_model().auth.guard.failure_delay, clock,
+                                 current_model=current_model)
 
     root = CaseInsensitiveResource()
     autodiscover = _branch(root, (b"autodiscover",))
