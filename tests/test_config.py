@@ -271,9 +271,9 @@ class LoadValidTests(_ConfigTestCase):
         may send PROXY headers, normalised; none by default; anything else
         is an error naming the key.
         """
-        self.assertEqual(load(self.write()).proxies, ())
+        self.assertEqual(load(self.write()).proxies.texts, ())
         model = load(self.write(edit("ttl = 1", "ttl = 1\nproxies = 10.0.0.5, 2001:db8::/64")))
-        self.assertEqual(model.proxies, ("10.0.0.5/32", "2001:db8::/64"))
+        self.assertEqual(model.proxies.texts, ("10.0.0.5/32", "2001:db8::/64"))
         error = self.assertRaises(ConfigError, load,
                                   self.write(edit("ttl = 1", "ttl = 1\nproxies = haproxy.lan")))
         self.assertIn("proxies", str(error))

@@ -106,7 +106,7 @@ class DNSDefaultsTests(_DNSConfigTestCase):
         self.assertEqual(dns.mx, ())
         self.assertEqual(dns.rrl_rate, 20)
         self.assertEqual(dns.rrl_slip, 2)
-        self.assertEqual(dns.rrl_exempt, ())
+        self.assertEqual(dns.rrl_exempt.texts, ())
         self.assertEqual(dns.tcp_idle, 10.0)
         self.assertIsInstance(dns.tcp_idle, float)
         self.assertEqual(dns.tcp_per_source, 20)
@@ -173,7 +173,8 @@ class DNSKeyTests(_DNSConfigTestCase):
         self.assertEqual(dns.mx, ((10, "mx1.example.test"), (20, "mx.example.net")))
         self.assertEqual(dns.rrl_rate, 1000000)
         self.assertEqual(dns.rrl_slip, 10)
-        self.assertEqual(dns.rrl_exempt, ("192.0.2.0/24", "2001:db8::/32", "198.51.100.1/32"))
+        self.assertEqual(dns.rrl_exempt.texts,
+                         ("192.0.2.0/24", "2001:db8::/32", "198.51.100.1/32"))
         self.assertEqual(dns.tcp_idle, 3600.0)
         self.assertEqual(dns.tcp_per_source, 10000)
 

@@ -26,6 +26,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from smartdiscover.config.networks import NO_NETWORKS, Networks
 from smartdiscover.config import load
 from smartdiscover.config.model import DNSSettings
 from smartdiscover.dns import server
@@ -241,7 +242,8 @@ class RateLimiterTests(SynchronousTestCase):
 
     def limiter(self, rate: int = 20, slip: int = 2, exempt: tuple[str, ...] = (),
                 size: int = 1000) -> RateLimiter:
-        return RateLimiter(rate, slip, exempt, self.clock.seconds, size=size)
+        return RateLimiter(rate, slip, Networks.parse(", ".join(exempt)), self.clock.seconds,
+                           size=size)
 
     def burst(self, limiter: RateLimiter, host: str, count: int) -> Counter[int]:
         return Counter(limiter.check(host) for _ in range(count))
@@ -364,13 +366,13 @@ class RateLimiterTests(SynchronousTestCase):
         limiter = self.limiter(rate=20, slip=2)
         self.burst(limiter, "192.0.2.1", 100)
         counts = (limiter.slipped, limiter.dropped)
-        limiter.configure(5, 1, ("198.51.100.0/24",))
+        limiter.configure(5, 1, Networks.parse("198.51.100.0/24"))
         self.assertEqual((limiter.slipped, limiter.dropped), counts)
         self.assertEqual(limiter.check("192.0.2.1"), SLIP)  # still limited, now slip 1
         self.clock.advance(10)
         self.assertEqual(self.burst(limiter, "192.0.2.1", 10), Counter({SEND: 5, SLIP: 5}))
         self.assertEqual(self.burst(limiter, "198.51.100.1", 100), Counter({SEND: 100}))
-        limiter.configure(0, 2, ())
+        limiter.configure(0, 2, NO_NETWORKS)
         self.assertEqual(self.burst(limiter, "192.0.2.1", 100), Counter({SEND: 100}))
 
 
@@ -430,7 +432,7 @@ class UDPRateLimitTests(_ServerTestCase):
         A client of rrl_exempt is never limited (issue 5 section 3: the
         benchmark client).
         """
-        protocol, transport = self.udp(self.zones(rrl_rate=1, rrl_exempt=("192.0.2.0/24",)))
+        protocol, transport = self.udp(self.zones(rrl_rate=1, rrl_exempt=Networks.parse("192.0.2.0/24")))
         for _ in range(100):
             protocol.datagramReceived(query(), CLIENT)
         self.assertEqual(len(transport.written), 100)

@@ -27,6 +27,7 @@ from twisted.logger import capturedLogs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from smartdiscover.config.networks import NO_NETWORKS, Networks
 from smartdiscover import tap
 from smartdiscover.connections import LimitedFactory
 from smartdiscover.web.proxy import (
@@ -78,11 +79,11 @@ class HeaderTests(SynchronousTestCase):
         nothing else, and nothing that is not an address.
         """
         for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
-            self.assertTrue(is_proxy(host, ()), host)
+            self.assertTrue(is_proxy(host, NO_NETWORKS), host)
         for host in ("10.0.0.5", "::ffff:10.0.0.5", "2001:db8::1", "", "proxy.example"):
-            self.assertFalse(is_proxy(host, ()), host)
-        self.assertTrue(is_proxy("::ffff:10.0.0.5", ("10.0.0.0/24",)))
-        self.assertFalse(is_proxy("10.0.1.5", ("10.0.0.0/24",)))
+            self.assertFalse(is_proxy(host, NO_NETWORKS), host)
+        self.assertTrue(is_proxy("::ffff:10.0.0.5", Networks.parse("10.0.0.0/24")))
+        self.assertFalse(is_proxy("10.0.1.5", Networks.parse("10.0.0.0/24")))
 
     def test_ipv4(self) -> None:
         """

@@ -35,6 +35,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from smartdiscover.config.networks import NO_NETWORKS, Networks
 from smartdiscover.auth.credentials import BasicCredentials, IBasicCredentials
 from smartdiscover.auth.guard import Guard
 from smartdiscover.config import ConfigError, Model, load
@@ -271,7 +272,7 @@ class HealthConfigTests(SynchronousTestCase):
         model = load_ini(self.mktemp())
         self.assertEqual(model.health, HealthSettings(
             interval=300.0, timeout=10.0, concurrency=8, grace=600.0,
-            advertise_unhealthy=True, ca_file=None, allow=()))
+            advertise_unhealthy=True, ca_file=None, allow=NO_NETWORKS))
 
     def test_every_key(self) -> None:
         """
@@ -289,7 +290,7 @@ class HealthConfigTests(SynchronousTestCase):
         self.assertEqual(model.health, HealthSettings(
             interval=30.0, timeout=2.5, concurrency=3, grace=90.0,
             advertise_unhealthy=False, ca_file=directory.absolute() / "probe-ca.pem",
-            allow=("192.0.2.0/24", "2001:db8::1/128")))
+            allow=Networks(("192.0.2.0/24", "2001:db8::1/128"))))
 
     def test_interval_zero(self) -> None:
         """

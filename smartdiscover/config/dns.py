@@ -13,6 +13,7 @@ from smartdiscover.config.address import AddressError, normalize_domain, split_a
 from smartdiscover.config.catalogue import Layer
 from smartdiscover.config.model import Catalogue, DNSSettings, UDPAddress
 from smartdiscover.config.section import Section
+from smartdiscover.config.networks import NO_NETWORKS
 
 DNS_KEYS = ("ttl", "nameservers", "hostmaster", "mx", "rrl_rate", "rrl_slip",
             "rrl_exempt", "tcp_idle", "tcp_per_source")
@@ -116,7 +117,7 @@ def build_dns(listen: UDPAddress, settings: Mapping[str, str], hosts: Mapping[st
         hosts=MappingProxyType(addresses),
         rrl_rate=get("rrl_rate", _positive(values.non_negative_int, 1_000_000), 20),
         rrl_slip=get("rrl_slip", _positive(values.non_negative_int, 10), 2),
-        rrl_exempt=get("rrl_exempt", values.networks, ()),
+        rrl_exempt=get("rrl_exempt", values.networks, NO_NETWORKS),
         tcp_idle=float(get("tcp_idle", _positive(_at_least_one, 3600), 10)),
         tcp_per_source=get("tcp_per_source", _positive(_at_least_one, 10_000), 20),
     )

@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 from smartdiscover.config import values
 from smartdiscover.config.model import HealthSettings
 from smartdiscover.config.section import Section, readable_file
+from smartdiscover.config.networks import NO_NETWORKS
 
 HEALTH_KEYS = ("interval", "timeout", "concurrency", "grace", "advertise_unhealthy", "ca",
                "allow")
@@ -41,5 +42,5 @@ def build_health(section: Mapping[str, str], base: Path, report: Report) -> Heal
         advertise_unhealthy=get("advertise_unhealthy", values.boolean,
                                 defaults.advertise_unhealthy),
         ca_file=get("ca", lambda v: readable_file(base / v), None),
-        allow=get("allow", values.networks, ()),
+        allow=get("allow", values.networks, NO_NETWORKS),
     )

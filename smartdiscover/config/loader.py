@@ -21,6 +21,7 @@ from smartdiscover.config.auth import build_auth
 from smartdiscover.config.health import build_health
 from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
+from smartdiscover.config.networks import NO_NETWORKS
 from smartdiscover.config.section import Section
 from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_redirects
 
@@ -161,7 +162,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     redirect_domains = server.get("redirect_domains", values.domain_list, default=())
     pox_extensions = server.get("pox_extensions", values.boolean, default=True)
     workers = server.get("workers", values.workers, default=1)
-    proxies = server.get("proxies", values.networks, default=())
+    proxies = server.get("proxies", values.networks, default=NO_NETWORKS)
     max_connections = server.get("max_connections", values.connections_or_auto, default=None)
     per_source = server.get("connections_per_source", values.connections, default=100)
 

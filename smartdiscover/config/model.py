@@ -14,6 +14,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+from smartdiscover.config.networks import NO_NETWORKS, Networks
+
 
 class Security(enum.Enum):
     """
@@ -167,7 +169,7 @@ class DNSSettings:
     hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     rrl_rate: int = 20
     rrl_slip: int = 2
-    rrl_exempt: tuple[str, ...] = ()
+    rrl_exempt: Networks = NO_NETWORKS
     tcp_idle: float = 10.0
     tcp_per_source: int = 20
 
@@ -191,7 +193,7 @@ class HealthSettings:
     grace: float = 600.0
     advertise_unhealthy: bool = True
     ca_file: Path | None = None
-    allow: tuple[str, ...] = ()
+    allow: Networks = NO_NETWORKS
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ class Model:
     pox_extensions: bool = True
     health: HealthSettings = HealthSettings()
     workers: int = 1  # processes sharing the HTTPS port (read at start)
-    proxies: tuple[str, ...] = ()  # besides loopback, who may send PROXY headers
+    proxies: Networks = NO_NETWORKS  # besides loopback, who may send PROXY headers
     max_connections: int | None = None  # HTTPS and HTTP together; None: from RLIMIT_NOFILE
     connections_per_source: int = 100  # per IPv4 address or IPv6 /64
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.model import HTTPSListener, Security, TCPListener, UDPAddress
+from smartdiscover.config.networks import Networks
 
 BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
             "no": False, "false": False, "off": False, "0": False}
@@ -283,15 +284,8 @@ def xml_safe(text: str) -> bool:
                    or ord(c) in (0xFFFE, 0xFFFF) for c in text)
 
 
-def networks(value: str) -> tuple[str, ...]:
+def networks(value: str) -> Networks:
     """
-    Comma-separated addresses or CIDR networks, normalised.
+    Comma-separated addresses or CIDR networks.
     """
-    found = []
-    for item in value.split(","):
-        if item.strip():
-            try:
-                found.append(str(ipaddress.ip_network(item.strip(), strict=False)))
-            except ValueError:
-                raise ValueError(f"{item.strip()!r} is not an address or network") from None
-    return tuple(found)
+    return Networks.parse(value)

@@ -8,10 +8,10 @@ which is never limited) and the others are dropped.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import OrderedDict
 from typing import Callable
 
+from smartdiscover.config.networks import Networks
 from smartdiscover.netblocks import network_of
 
 SEND, SLIP, DROP = 0, 1, 2
@@ -31,13 +31,13 @@ class RateLimiter:
 
     @param rate: responses per second per network (also the burst); 0 = off.
     @param slip: every C{slip}-th limited response is slipped; 0 = none.
-    @param exempt: networks (CIDR strings) never limited.
+    @param exempt: networks never limited.
     @param clock: seconds, monotonic (the reactor's C{seconds}).
     @param size: at most this many networks are remembered; the least
         recently seen is forgotten first.
     """
 
-    def __init__(self, rate: int, slip: int, exempt: tuple[str, ...],
+    def __init__(self, rate: int, slip: int, exempt: Networks,
                  clock: Callable[[], float], size: int = DEFAULT_TABLE_SIZE) -> None:
         self._clock = clock
         self._size = size
@@ -46,13 +46,13 @@ class RateLimiter:
         self.dropped = 0
         self.slipped = 0
 
-    def configure(self, rate: int, slip: int, exempt: tuple[str, ...]) -> None:
+    def configure(self, rate: int, slip: int, exempt: Networks) -> None:
         """
         New limits (on reload); what was counted so far is kept.
         """
         self.rate = rate
         self.slip = slip
-        self._exempt = tuple(ipaddress.ip_network(n) for n in exempt)
+        self._exempt = exempt
         self._exempt_cache: dict[str, bool] = {}
 
     def __len__(self) -> int:
@@ -61,12 +61,7 @@ class RateLimiter:
     def _is_exempt(self, host: str) -> bool:
         exempt = self._exempt_cache.get(host)
         if exempt is None:
-            try:
-                address = ipaddress.ip_address(host.partition("%")[0])
-                address = getattr(address, "ipv4_mapped", None) or address
-                exempt = any(address in network for network in self._exempt)
-            except ValueError:
-                exempt = False
+            exempt = host in self._exempt
             if len(self._exempt_cache) >= self._size:
                 self._exempt_cache.clear()
             self._exempt_cache[host] = exempt

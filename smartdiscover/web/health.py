@@ -5,7 +5,6 @@ whether what it advertises works, and the detail per endpoint.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -13,6 +12,7 @@ from typing import Any, Callable
 from twisted.web.pages import notFound
 from twisted.web.server import Request
 
+from smartdiscover.config.networks import is_loopback
 from smartdiscover.config.model import Model
 from smartdiscover.config.store import ConfigStore
 from smartdiscover.health.endpoints import advertised, targets
@@ -28,13 +28,7 @@ def may_read_detail(request: Request, model: Model) -> bool:
     hosts and errors.
     """
     host = getattr(request.getClientAddress(), "host", "")
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    address = getattr(address, "ipv4_mapped", None) or address
-    return address.is_loopback or any(
-        address in ipaddress.ip_network(n) for n in model.health.allow)
+    return is_loopback(host) or host in model.health.allow
 
 
 def _json(request: Request, status: int, document: Any) -> bytes:

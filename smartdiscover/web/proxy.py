@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from functools import lru_cache
 from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -36,6 +35,8 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols import policies
 from zope.interface import directlyProvides, providedBy
+
+from smartdiscover.config.networks import NO_NETWORKS, Networks, is_loopback
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 FIXED = 16  # signature, version and command, family, length
@@ -193,7 +194,7 @@ class ProxyV2Factory(policies.WrappingFactory):
     _log = Logger()
 
     def __init__(self, wrappedFactory: Any, clock: IReactorTime,
-                 proxies: Callable[[], tuple[str, ...]] = tuple) -> None:
+                 proxies: Callable[[], Networks] = lambda: NO_NETWORKS) -> None:
         super().__init__(wrappedFactory)
         self.clock = clock
         self._proxies = proxies
@@ -220,22 +221,12 @@ class ProxyV2Factory(policies.WrappingFactory):
         return f"{name} (PROXY v2)"
 
 
-def is_proxy(host: str, proxies: tuple[str, ...]) -> bool:
+def is_proxy(host: str, proxies: Networks) -> bool:
     """
     Whether a connection from C{host} may name its client: loopback always,
     otherwise only an address in one of the C{proxies} networks.
     """
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    address = getattr(address, "ipv4_mapped", None) or address
-    return address.is_loopback or any(address in network for network in _networks(proxies))
-
-
-@lru_cache(maxsize=8)
-def _networks(proxies: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(ipaddress.ip_network(network) for network in proxies)
+    return is_loopback(host) or host in proxies
 
 
 def _shown(address: IAddress) -> str:
