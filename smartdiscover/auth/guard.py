@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Any, Callable, Hashable
 
+from cachetools import LRUCache
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
@@ -56,22 +57,6 @@ FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a place stays familiar after a succe
 FAMILIAR_REFRESH = 3600.0  # how often a cached success renews it (and is told)
 TABLE_SIZE = 100_000
 ADDRESS, NETWORK, UNFAMILIAR = "address", "network", ""
-
-
-class _Bounded(OrderedDict):  # type: ignore[type-arg]
-    """
-    A dict that forgets its oldest entries beyond C{size}.
-    """
-
-    def __init__(self, size: int = TABLE_SIZE) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Hashable, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
 
 
 def client_network(host: str) -> Hashable:
@@ -108,9 +93,12 @@ class Guard:
         self._networks = Penalties(TABLE_SIZE)
         self._accounts = Penalties(TABLE_SIZE)  # account -> failures from unfamiliar places
         self._familiar_accounts = Penalties(TABLE_SIZE)  # (account, place) -> failures there
-        self._familiar = _Bounded()  # (account, address or network) -> last success
-        self._wrong = _Bounded()  # fingerprint -> (remembered until, stamp)
-        self._cache = _Bounded(10_000)  # fingerprint -> (valid until, principal, stamp)
+        # (account, address or network) -> last success
+        self._familiar: LRUCache[tuple[str, Hashable], float] = LRUCache(TABLE_SIZE)
+        # fingerprint -> (remembered until, stamp)
+        self._wrong: LRUCache[bytes, tuple[float, bytes | None]] = LRUCache(TABLE_SIZE)
+        # fingerprint -> (valid until, principal, stamp)
+        self._cache: LRUCache[bytes, tuple[float, Principal, bytes | None]] = LRUCache(10_000)
         self._inflight: dict[bytes, list[Deferred[Principal]]] = {}
         self._pending_networks: Counter[Hashable] = Counter()
         self._pending_accounts: Counter[Hashable] = Counter()
@@ -183,8 +171,8 @@ class Guard:
         the same address a fresh set of guesses.
         """
         address = client_of(source)
-        self._familiar.put((account, address), now)
-        self._familiar.put((account, client_network(source)), now)
+        self._familiar[account, address] = now
+        self._familiar[account, client_network(source)] = now
         if verified:
             self._familiar_accounts.clear((account, address))
 
@@ -302,8 +290,8 @@ class Guard:
                 del pending[key]
         now = self._clock.seconds()
         if isinstance(result, Failure) and result.check(UnauthorizedLogin):
-            self._wrong.put(fingerprint, (now + max(policy.network_window,
-                                                    policy.account_window), stamp))
+            self._wrong[fingerprint] = (
+                now + max(policy.network_window, policy.account_window), stamp)
             if not repeated:  # a stale password retried counts once
                 self._count_failure(source, account, place, now, policy)
                 self._tell(("failed", source, account, place))
@@ -320,7 +308,7 @@ class Guard:
                 result = Failure(Unavailable())
         else:
             if policy.cache_ttl > 0:
-                self._cache.put(fingerprint, (now + policy.cache_ttl, result, stamp))
+                self._cache[fingerprint] = (now + policy.cache_ttl, result, stamp)
             self._count_success(source, account, now, verified=True)
             self._tell(("verified", source, account, UNFAMILIAR))
             self.outcomes["success"] += 1

@@ -4,8 +4,9 @@ Decaying failure counters with exponential lockout, in a bounded table.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Hashable
+
+from cachetools import LRUCache
 
 DEFAULT_SIZE = 100_000
 
@@ -22,9 +23,8 @@ class Penalties:
     """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self._size = size
         # key -> [level, updated, locked_until, strikes]
-        self._entries: OrderedDict[Hashable, list[float]] = OrderedDict()
+        self._entries: LRUCache[Hashable, list[float]] = LRUCache(size)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -48,13 +48,9 @@ class Penalties:
         """
         Count a failure; return whether C{key} is now locked.
         """
-        entry = self._entries.get(key)
+        entry = self._entries.get(key)  # a use: the least recently used go first
         if entry is None:
-            if len(self._entries) >= self._size:
-                self._entries.popitem(last=False)
             entry = self._entries[key] = [0.0, now, float("-inf"), 0.0]
-        else:
-            self._entries.move_to_end(key)
         leak = (now - entry[1]) * threshold / window if window > 0 else float("inf")
         entry[0] = max(0.0, entry[0] - leak) + 1.0
         entry[1] = now

@@ -8,8 +8,9 @@ microseconds, filling one in about two.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Callable, Hashable
+
+from cachetools import LRUCache
 
 from smartdiscover.config.principal import Principal
 
@@ -33,8 +34,7 @@ class UserTemplates:
     """
 
     def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._templates: OrderedDict[Hashable, tuple[object, _Template | None]] = OrderedDict()
+        self._templates: LRUCache[Hashable, tuple[object, _Template | None]] = LRUCache(size)
 
     def render(self, key: Hashable, anchor: object, principal: Principal,
                build: Callable[[Principal], bytes]) -> bytes:
@@ -65,7 +65,6 @@ class UserTemplates:
         """
         hit = self._templates.get(key)
         if hit is not None and hit[0] is anchor:
-            self._templates.move_to_end(key)
             return hit[1]
         document = build(Principal(_ADDRESS, _NAME))
         template = None
@@ -73,8 +72,6 @@ class UserTemplates:
             pieces = tuple(_MARKS.split(document))
             template = (pieces, _positions(pieces, _ADDRESS), _positions(pieces, _NAME))
         self._templates[key] = (anchor, template)
-        if len(self._templates) > self._size:
-            self._templates.popitem(last=False)
         return template
 
 

@@ -8,8 +8,9 @@ which is never limited) and the others are dropped.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Callable
+
+from cachetools import LRUCache
 
 from smartdiscover.config.networks import Networks
 from smartdiscover.netblocks import network_of
@@ -41,7 +42,7 @@ class RateLimiter:
                  clock: Callable[[], float], size: int = DEFAULT_TABLE_SIZE) -> None:
         self._clock = clock
         self._size = size
-        self._buckets: OrderedDict[bytes | str, list[float]] = OrderedDict()
+        self._buckets: LRUCache[bytes | str, list[float]] = LRUCache(size)
         self.configure(rate, slip, exempt)
         self.dropped = 0
         self.slipped = 0
@@ -53,7 +54,7 @@ class RateLimiter:
         self.rate = rate
         self.slip = slip
         self._exempt = exempt
-        self._exempt_cache: dict[str, bool] = {}
+        self._exempt_cache: LRUCache[str, bool] = LRUCache(self._size)
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -61,10 +62,7 @@ class RateLimiter:
     def _is_exempt(self, host: str) -> bool:
         exempt = self._exempt_cache.get(host)
         if exempt is None:
-            exempt = host in self._exempt
-            if len(self._exempt_cache) >= self._size:
-                self._exempt_cache.clear()
-            self._exempt_cache[host] = exempt
+            exempt = self._exempt_cache[host] = host in self._exempt
         return exempt
 
     def check(self, host: str) -> int:
@@ -77,11 +75,8 @@ class RateLimiter:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= self._size:
-                self._buckets.popitem(last=False)
             self._buckets[key] = [self.rate - 1.0, now, 0.0]
             return SEND
-        self._buckets.move_to_end(key)
         tokens = min(float(self.rate), bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
         if tokens >= 1.0:
