@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.internet.ssl import Certificate, CertificateOptions, trustRootFromCertificates
+from twisted.internet.task import Clock
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -289,6 +291,45 @@ class SIPDatagrams(DatagramProtocol):
             self.transport.write(SIP_OK, addr)
 
 
+class Wire:
+    """
+    The probe's connected UDP socket on a L{DatagramClock}: what it writes
+    reaches C{peer} at once.
+    """
+
+    def __init__(self, peer: DatagramProtocol) -> None:
+        self.peer = peer
+        self.address = IPv4Address("UDP", "127.0.0.1", 40000)
+
+    def connect(self, host: str, port: int) -> None:
+        pass
+
+    def getHost(self) -> IPv4Address:
+        return self.address
+
+    def write(self, datagram: bytes, addr: Any = None) -> None:
+        self.peer.datagramReceived(datagram, (self.address.host, self.address.port))
+
+    def stopListening(self) -> None:
+        pass
+
+
+class DatagramClock(Clock):
+    """
+    A reactor of time and UDP alone: time moves only when the test says,
+    so what a probe sends within its timeout does not depend on the load.
+    """
+
+    def __init__(self, peer: DatagramProtocol) -> None:
+        super().__init__()
+        self.peer = peer
+
+    def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "") -> Wire:
+        wire = Wire(self.peer)
+        protocol.makeConnection(wire)
+        return wire
+
+
 class Garbage(Protocol):
     """
     Answers every connection with something that is not the protocol.
@@ -476,17 +517,17 @@ class ProbeTests(TestCase):
         self.assertEqual(len(responder.requests), 1)
         self.assertIn(b"\r\nVia: SIP/2.0/UDP 127.0.0.1:", responder.requests[0])
 
-    @inlineCallbacks
-    def test_sip_udp_silent(self) -> Any:
+    def test_sip_udp_silent(self) -> None:
         """
         A UDP port that never answers: the request is resent within the
         timeout, then the probe fails with a timeout.
         """
         silent = SIPDatagrams(answer=False)
-        port = reactor.listenUDP(0, silent, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        result = yield probe(Target("sip", "127.0.0.1", port.getHost().port, NONE,
-                                    transport="udp"), reactor, CERTIFICATES.trust, 1)
+        clock = DatagramClock(silent)
+        d = probe(Target("sip", "127.0.0.1", 5060, NONE, transport="udp"), clock,
+                  CERTIFICATES.trust, 1)
+        clock.pump([0.5, 0.5])
+        result = self.successResultOf(d)
         self.assertFalse(result.ok)
         self.assertEqual(result.error, "timed out after 1 s waiting for the OPTIONS reply")
         self.assertTrue(0.95 <= result.latency < 1.5, result.latency)
