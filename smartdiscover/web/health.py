@@ -17,6 +17,7 @@ from smartdiscover.config.model import Model
 from smartdiscover.config.store import ConfigStore
 from smartdiscover.health.endpoints import advertised, targets
 from smartdiscover.health.monitor import HealthMonitor
+from smartdiscover.health.probes import days_left
 from smartdiscover.web.methods import MethodsResource
 
 JSON = b"application/json; charset=utf-8"
@@ -125,7 +126,7 @@ class HealthResource(MethodsResource):
                 "detail": status.detail,
                 "certificate_expires": expires.isoformat() if expires else None,
                 "certificate_days_left": None if expires is None else round(
-                    (expires - datetime.now(timezone.utc)).total_seconds() / 86400, 1),
+                    days_left(expires, datetime.now(timezone.utc)), 1),
                 "advertised": key in advertised_keys,
             })
         return _json(request, 200, {
