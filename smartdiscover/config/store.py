@@ -15,8 +15,6 @@ from smartdiscover.config.model import Model
 
 T = TypeVar("T")
 
-Prepare = Callable[[Model], Any]
-Commit = Callable[[Any], None]
 RunInThread = Callable[..., "Deferred[Any]"]
 
 
