@@ -140,8 +140,8 @@ def _protocol(element: etree._Element) -> Protocol:
             urls.append((_local(node), text))
     if server is not None and server.lower().startswith(("https://", "http://")):
         server = None  # an extension's URL, listed in urls
-    port_text = _text(element, "Port")
-    port = int(port_text) if port_text is not None and port_text.isdigit() else None
+    port_text = _text(element, "Port") or ""
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
     unique = tuple(dict.fromkeys(urls))
     return Protocol(kind, server, port, _text(element, "SSL"), _text(element, "Encryption"),
                     unique)

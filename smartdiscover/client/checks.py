@@ -7,18 +7,21 @@ the answer, so that clients that look in DNS are told the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from smartdiscover.client.answer import Protocol
 from smartdiscover.client.explain import explain
 from smartdiscover.client.report import Report
 from smartdiscover.client.resolve import DNS
-from smartdiscover.client.urls import Ports, host_port, netloc
+from smartdiscover.client.urls import Ports, host_port, netloc, unusable
 from smartdiscover.config.model import Security
-from smartdiscover.health.probes import Target, probe
+from smartdiscover.health.probes import ProbeResult, Target, probe
 
 if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
+
+# What probes an endpoint: L{probe}, or a stand-in for it.
+Prober = Callable[[Target, Any, "IOpenSSLTrustRoot | None", float], Awaitable[ProbeResult]]
 
 # POX Type -> (SRV label for implicit TLS, SRV label for STARTTLS or plain)
 SRV_LABELS = {
@@ -87,6 +90,10 @@ def url_endpoints(protocol: Protocol, ports: Ports, report: Report) -> list[Endp
             report.failed(name, "advertised over plain HTTP",
                           "advertise the https:// URL: clients send credentials there")
             continue
+        if (reason := unusable(url)) is not None:
+            report.failed(name, f"not a usable URL: {reason}",
+                          "advertise a valid https:// URL")
+            continue
         effective = ports.effective(url)
         host, port = host_port(effective)
         found.append(Endpoint(name, Target("https", host, port, Security.SSL, url=effective),
@@ -96,16 +103,16 @@ def url_endpoints(protocol: Protocol, ports: Ports, report: Report) -> list[Endp
 
 async def check_endpoints(endpoints: list[Endpoint], report: Report, reactor: Any,
                           trust: IOpenSSLTrustRoot | None, timeout: float,
-                          seen: set[Target]) -> None:
+                          seen: set[Target], *, prober: Prober = probe) -> None:
     """
-    Probe each endpoint not in C{seen} (and add it there).
+    Probe each endpoint not in C{seen} (and add it there) with C{prober}.
     """
     for endpoint in endpoints:
         if endpoint.target in seen:
             continue
         seen.add(endpoint.target)
         t = endpoint.target
-        result = await probe(t, reactor, trust, timeout)
+        result = await prober(t, reactor, trust, timeout)
         origin = "" if endpoint.source == "POX" else f" (from {endpoint.source})"
         if result.ok:
             report.passed(endpoint.name + origin, (result.detail or "OK")

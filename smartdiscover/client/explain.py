@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from smartdiscover.client.urls import netloc
+
 _NO_MATCH = re.compile(r"certificate does not match (\S+)")
 
 
@@ -19,7 +21,7 @@ def explain(error: str, host: str, port: int) -> tuple[str, str]:
         return (f"certificate does not cover {name}",
                 f"add {name} to the certificate's subjectAltName, or advertise a name "
                 "the certificate covers")
-    where = f"{host}:{port}"
+    where = f"{netloc(host)}:{port}"
     if "connection refused" in error:
         return (f"{where}: connection refused",
                 f"start the service on {where} (and open the firewall), or stop "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from OpenSSL import SSL
 from service_identity import VerificationError
@@ -15,6 +16,7 @@ from twisted.internet import error as neterror
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.task import Cooperator
 from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
@@ -105,8 +107,8 @@ async def request(reactor: Any, method: bytes, url: str, trust: IOpenSSLTrustRoo
     all_headers = Headers({b"User-Agent": [USER_AGENT]})
     for name, value in (headers or {}).items():
         all_headers.setRawHeaders(name, [value])
-    producer = FileBodyProducer(BytesIO(body)) if body is not None else None
-    host = url.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    producer = _producer(reactor, body) if body is not None else None
+    host = _host(url)
     try:
         d = agent.request(method, url.encode("ascii"), all_headers, producer)
         response = await d.addTimeout(timeout, reactor)
@@ -116,13 +118,29 @@ async def request(reactor: Any, method: bytes, url: str, trust: IOpenSSLTrustRoo
     return Reply(response.code, response.headers, data)
 
 
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:  # a port out of range, an unclosed [
+        return url
+
+
+def _producer(reactor: Any, body: bytes) -> FileBodyProducer:
+    """
+    C{body} written out on C{reactor}'s clock, not the global reactor's.
+    """
+    cooperator = Cooperator(scheduler=lambda work: reactor.callLater(0, work))
+    return FileBodyProducer(BytesIO(body), cooperator=cooperator)
+
+
 def describe(exc: BaseException, host: str, timeout: float) -> str:
     """
     A short, human reason for the failed exchange C{exc} with C{host}.
     """
     if isinstance(exc, (ResponseNeverReceived, ResponseFailed)) and exc.reasons:
         return describe(exc.reasons[0].value, host, timeout)
-    if isinstance(exc, (DeferredTimeout, CancelledError, neterror.TimeoutError)):
+    if isinstance(exc, (DeferredTimeout, CancelledError, neterror.TimeoutError,
+                        neterror.ConnectingCancelledError)):  # cancelled at the limit
         return f"no answer within {timeout:g} s"
     if isinstance(exc, HTTPError):
         return str(exc)

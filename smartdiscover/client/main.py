@@ -88,7 +88,10 @@ def load_trust(path: str) -> IOpenSSLTrustRoot:
 
 def read_password(from_stdin: bool, address: str, stdin: TextIO | None = None) -> str:
     if from_stdin:
-        return (stdin or sys.stdin).readline().rstrip("\r\n")
+        first = (stdin or sys.stdin).readline()
+        if not first:  # the input ended before any line
+            raise EOFError
+        return first.rstrip("\r\n")
     return getpass.getpass(f"Password for {address}: ")
 
 

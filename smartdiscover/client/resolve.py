@@ -124,9 +124,9 @@ class DNS:
                   dns.AAAA: self._resolver.lookupIPV6Address,
                   dns.MX: self._resolver.lookupMailExchange,
                   dns.SRV: self._resolver.lookupService}[kind]
-        d = lookup(key[0], timeout=_retries(self._timeout))
-        d.addTimeout(self._timeout + 1, self._reactor)
-        try:
+        try:  # a name that cannot be put in a query raises at once
+            d = lookup(key[0], timeout=_retries(self._timeout))
+            d.addTimeout(self._timeout + 1, self._reactor)
             answers, _, _ = await d
         except Exception as e:
             result = Answer((), _problem(e, self._timeout))
@@ -155,11 +155,11 @@ class DNS:
 
     async def mx(self, domain: str) -> Answer:
         """
-        (preference, host) of every MX record, in order of preference.
+        (preference, host) of every MX record, in order of preference; host
+        "." is the null MX (RFC 7505).
         """
         answer = await self._lookup(domain, dns.MX)
-        records = sorted((r.preference, r.name.name.decode("ascii").rstrip("."))
-                         for r in answer.records)
+        records = sorted((r.preference, _host(r.name)) for r in answer.records)
         return Answer(tuple(records), answer.problem)
 
     async def srv(self, name: str) -> Answer:
@@ -168,10 +168,17 @@ class DNS:
         priority and highest weight first; target "." means "not offered".
         """
         answer = await self._lookup(name, dns.SRV)
-        records = sorted(((r.priority, r.weight, r.port,
-                           r.target.name.decode("ascii").rstrip(".") or ".")
+        records = sorted(((r.priority, r.weight, r.port, _host(r.target))
                           for r in answer.records), key=lambda r: (r[0], -r[1]))
         return Answer(tuple(records), answer.problem)
+
+
+def _host(name: dns.Name) -> str:
+    """
+    C{name} without its trailing dot, "." for the root; octets that are
+    not ASCII escaped.
+    """
+    return name.name.decode("ascii", "backslashreplace").rstrip(".") or "."
 
 
 @implementer(IHostResolution)

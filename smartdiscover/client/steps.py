@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from smartdiscover.client.answer import Answer, parse_answer, request_body
+from smartdiscover.client.checks import Prober
 from smartdiscover.client.explain import explain
 from smartdiscover.client.http import HTTPError, Reply, request
 from smartdiscover.client.report import Report
@@ -22,8 +23,10 @@ from smartdiscover.client.resolve import DNS, Answer as DNSAnswer
 from smartdiscover.client.urls import (
     Ports,
     host_port,
+    is_hostname,
     netloc,
     resolve,
+    unusable,
     visit_key,
     where,
     within,
@@ -34,6 +37,8 @@ from smartdiscover.health.probes import Target, probe
 
 if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
+
+Requester = Callable[..., Awaitable[Reply]]  # the signature of L{request}
 
 MAX_HOPS = 10
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -84,12 +89,17 @@ class _Chain:
 class Discovery:
     """
     Walks the candidates for one address (and the addresses it is
-    redirected to), adding a check to C{report} for every stage.
+    redirected to), adding a check to C{report} for every stage.  Endpoints
+    are reached through C{prober} (the health probe) and C{requester}
+    (L{request}).
     """
 
     def __init__(self, options: Options, report: Report, lookups: DNS, reactor: Any,
-                 trust: IOpenSSLTrustRoot | None) -> None:
+                 trust: IOpenSSLTrustRoot | None, *, prober: Prober = probe,
+                 requester: Requester = request) -> None:
         self._options = options
+        self._probe = prober
+        self._request = requester
         self._report = report
         self._dns = lookups
         self._reactor = reactor
@@ -150,16 +160,30 @@ class Discovery:
             if done(await self._https(_Chain(step, address), ports.autodiscover("https", host))):
                 return first
         for host in await self._mx(domain):
-            if done(await self._https(_Chain("3", address),
-                                      ports.autodiscover("https", host))):
+            if done(await self._candidate("3", address, host)):
                 return first
         if done(await self._redirect_probe(address, domain)):
             return first
         for host, port in await self._srv(domain):
-            if done(await self._https(_Chain("5", address),
-                                      ports.autodiscover("https", host, port))):
+            if done(await self._candidate("5", address, host, port)):
                 return first
         return first
+
+    async def _candidate(self, step: str, address: str, host: str,
+                         port: int | None = None) -> Found | None:
+        """
+        The https candidate on C{host} from an MX or SRV record: only a
+        host name makes one.
+        """
+        if not is_hostname(host):
+            shown = host.encode("unicode_escape").decode("ascii")
+            record = "MX" if step == "3" else "SRV"
+            self._report.failed(f"{step} {shown} DNS", f"{shown} is not a host name",
+                                f"make the {record} record name a host (letters, digits, "
+                                "hyphens)")
+            return None
+        url = self._options.ports.autodiscover("https", host, port)
+        return await self._https(_Chain(step, address), url)
 
     def _lookup_failed(self, name: str, owner: str, answer: DNSAnswer) -> None:
         self._report.failed(name, f"cannot look up {owner}: {answer.problem}",
@@ -218,16 +242,16 @@ class Discovery:
         The TCP connection, then the TLS handshake with the host name
         verified: the health probes' own checks.
         """
-        result = await probe(Target("tcp", host, port, Security.NONE), self._reactor,
-                             self._trust, self._options.timeout)
+        result = await self._probe(Target("tcp", host, port, Security.NONE), self._reactor,
+                                   self._trust, self._options.timeout)
         if not result.ok:
             self._report.failed(f"{label} TCP", *explain(result.error or "", host, port))
             return False
         self._report.passed(f"{label} TCP", f"connected to {netloc(host)}:{port}")
         if not tls:
             return True
-        result = await probe(Target("tcp", host, port, Security.SSL), self._reactor,
-                             self._trust, self._options.timeout)
+        result = await self._probe(Target("tcp", host, port, Security.SSL), self._reactor,
+                                   self._trust, self._options.timeout)
         if not result.ok:
             self._report.failed(f"{label} TLS", *explain(result.error or "", host, port))
             return False
@@ -243,8 +267,8 @@ class Discovery:
             assert url.lower().startswith("https://")  # never over plain HTTP
             headers[b"Authorization"] = self._authorization
         try:
-            return await request(self._reactor, b"POST", url, self._trust,
-                                 self._options.timeout, headers, request_body(address))
+            return await self._request(self._reactor, b"POST", url, self._trust,
+                                       self._options.timeout, headers, request_body(address))
         except HTTPError as e:
             stage = "auth" if credentials else "HTTP"
             self._report.failed(f"{label} {stage}", f"POST {url}: {e}",
@@ -339,13 +363,20 @@ class Discovery:
         Go on at C{location}: https only, at most MAX_HOPS hops, never to a
         URL this chain has seen.
         """
-        target = resolve(url, location)
-        effective = self._options.ports.effective(target)
         name = f"{label} redirect"
+        try:
+            target = resolve(url, location)
+        except ValueError:  # a broken IPv6 literal
+            target = location.strip()
         if not target.lower().startswith("https://"):
             self._report.failed(name, f"redirect to {target} is not https: not followed",
                                 "redirect only to https:// URLs")
             return None
+        if (reason := unusable(target)) is not None:
+            self._report.failed(name, f"redirect to {target} is not a usable URL ({reason}): "
+                                "not followed", "redirect to a valid https:// URL")
+            return None
+        effective = self._options.ports.effective(target)
         if chain.hops >= MAX_HOPS:
             self._report.failed(name, f"more than {MAX_HOPS} redirects; stopped at {target}",
                                 "redirect straight to the final Autodiscover URL")
@@ -372,8 +403,8 @@ class Discovery:
                 and await self._connect(label, host, port, tls=False)):
             return None
         try:
-            reply = await request(self._reactor, b"GET", url, self._trust,
-                                  self._options.timeout)
+            reply = await self._request(self._reactor, b"GET", url, self._trust,
+                                        self._options.timeout)
         except HTTPError as e:
             self._report.failed(f"{label} HTTP", f"GET {url}: {e}",
                                 f"answer GET on {where(url)} with a 302 to https")

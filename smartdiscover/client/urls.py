@@ -6,11 +6,13 @@ as the limit for credentials.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 PATH = "/autodiscover/autodiscover.xml"
 DEFAULT_PORTS = {"https": 443, "http": 80}
+_LABEL = re.compile(r"[a-z0-9_-]{1,63}\Z", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,28 @@ class Ports:
             port = self.https if scheme == "https" else self.http
         suffix = "" if port == DEFAULT_PORTS[scheme] else f":{port}"
         return f"{scheme}://{netloc(host)}{suffix}{PATH}"
+
+
+def unusable(url: str) -> str | None:
+    """
+    Why C{url} cannot be reached (no host, a port that is no port, a broken
+    IPv6 literal), or C{None}.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises for a port out of range or not a number
+    except ValueError as e:
+        return str(e)
+    return None if parts.hostname else "no host"
+
+
+def is_hostname(host: str) -> bool:
+    """
+    Whether C{host} (from an MX or SRV record) is a host name a URL can
+    carry: labels of letters, digits, hyphens and underscores.
+    """
+    host = host[:-1] if host.endswith(".") else host
+    return 0 < len(host) <= 253 and all(_LABEL.match(label) for label in host.split("."))
 
 
 def netloc(host: str) -> str:
