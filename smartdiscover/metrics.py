@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 
+from smartdiscover.health.probes import days_left
+
 # Buckets for request latency: cached answers take milliseconds, a bcrypt
 # check a few hundred, a failed login the failure delay.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -123,8 +125,6 @@ def guard_metrics(guard: Any) -> Callable[[], Iterator[Metric]]:
         yield CounterMetricFamily("smartdiscover_auth_verifications",
                                   "Password checks that reached the user store.",
                                   guard.verifications)
-        yield CounterMetricFamily("smartdiscover_auth_throttled",
-                                  "Logins refused by the guard without a check.", guard.throttled)
         yield GaugeMetricFamily("smartdiscover_auth_pending", "Checks waiting or running.",
                                 guard.pending)
     return collect
@@ -193,7 +193,7 @@ def health_metrics(monitor: Any) -> Callable[[], Iterator[Metric]]:
             if status.latency is not None:
                 latency.add_metric([name], status.latency)
             if status.certificate_expires is not None:
-                expiry.add_metric([name], (status.certificate_expires - now).total_seconds())
+                expiry.add_metric([name], days_left(status.certificate_expires, now) * 86400)
         yield up
         yield expiry
         yield latency

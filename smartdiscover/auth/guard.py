@@ -104,7 +104,6 @@ class Guard:
         self._pending_accounts: Counter[Hashable] = Counter()
         self.pending = 0
         self.verifications = 0
-        self.throttled = 0
         self.outcomes: Counter[str] = Counter()  # success, failure, throttled, busy, unavailable
         self._listeners: list[Callable[[GuardEvent], None]] = []
 
@@ -270,7 +269,6 @@ class Guard:
         return d
 
     def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
-        self.throttled += 1
         self.outcomes["throttled"] += 1
         self._log.info("authentication failed: source={source} reason={reason} user={user}",
                        user=_shown(credentials.username), source=credentials.source,
