@@ -5,8 +5,12 @@ Shared test fixtures: configuration files written to a temporary directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import bcrypt
+from twisted.internet.defer import Deferred, maybeDeferred
+
+T = TypeVar("T")
 
 # bcrypt cost 4 keeps tests fast; the scheme and code paths are the real ones.
 DEMO_PASSWORD = "demo-password"
@@ -67,3 +71,11 @@ def write_config(directory: str | Path, ini: str = MINIMAL_INI,
     path = directory / "sd.ini"
     path.write_text(ini, encoding="utf-8")
     return path
+
+
+def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+    """
+    A C{RunInThread} for L{ConfigStore} in tests: runs C{f} right here, so a
+    reload completes before the call returns.
+    """
+    return maybeDeferred(f, *args, **kwargs)

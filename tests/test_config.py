@@ -24,7 +24,7 @@ from smartdiscover.config.address import (
 from smartdiscover.config.loader import MAX_CONFIG_BYTES
 from smartdiscover.config.model import Model, Security, SocketService, TCPListener
 from smartdiscover.config.sighup import ReloadOnSignal
-from smartdiscover.config.store import run_synchronously
+from tests.helpers import run_synchronously
 from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, edit, write_config
 
 # [server] and [auth] of the minimal file, without any service or URL.

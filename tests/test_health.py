@@ -40,7 +40,8 @@ from smartdiscover.auth.credentials import BasicCredentials, IBasicCredentials
 from smartdiscover.auth.guard import Guard
 from smartdiscover.config import ConfigError, Model, load
 from smartdiscover.config.model import HealthSettings, Security
-from smartdiscover.config.store import ConfigStore, run_synchronously
+from smartdiscover.config.store import ConfigStore
+from tests.helpers import run_synchronously
 from smartdiscover.connections import ConnectionLimits
 from smartdiscover.discovery.autoconfig import render_autoconfig
 from smartdiscover.discovery.outlook import render_settings

@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover import logs
 from smartdiscover.config import ConfigStore, load
-from smartdiscover.config.store import run_synchronously
+from tests.helpers import run_synchronously
 from smartdiscover.config.sighup import Reload
 from smartdiscover.systemd import SystemdNotifier, notify
 from tests.helpers import edit, write_config

@@ -160,10 +160,3 @@ def _dropped_users(running: Model, new: Model) -> int:
             f"{len(running.users)}: reload refused")])
     return len(running.users.keys() - new.users.keys())
 
-
-def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
-    """
-    A L{RunInThread} for tests and tools: runs C{f} right here.
-    """
-    return maybeDeferred(f, *args, **kwargs)
-
