@@ -12,6 +12,8 @@ from twisted.internet.defer import Deferred, maybeDeferred
 
 T = TypeVar("T")
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 # bcrypt cost 4 keeps tests fast; the scheme and code paths are the real ones.
 DEMO_PASSWORD = "demo-password"
 DEMO_HASH = bcrypt.hashpw(DEMO_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
