@@ -18,7 +18,10 @@ from twisted.names import dns
 from smartdiscover.config.dns import in_zone
 from smartdiscover.config.model import Catalogue, DNSSettings, Model, Security, SocketService
 
-Record = tuple[str, int, object]  # owner, type, twisted.names payload
+# What the zones hold: every payload has a ttl and encodes itself.
+Payload = (dns.Record_A | dns.Record_AAAA | dns.Record_MX | dns.Record_NAPTR | dns.Record_NS
+           | dns.Record_SOA | dns.Record_SRV | dns.Record_TXT)
+Record = tuple[str, int, Payload]  # owner, type, twisted.names payload
 
 SOA_REFRESH, SOA_RETRY, SOA_EXPIRE = 3600, 600, 14 * 24 * 3600
 
@@ -121,7 +124,7 @@ def _sip(domain: str, sip: list[SocketService], ttl: int) -> Iterator[Record]:
             yield _not_offered(owner, ttl)
 
 
-def _address(address: str, ttl: int) -> tuple[int, object]:
+def _address(address: str, ttl: int) -> tuple[int, dns.Record_A | dns.Record_AAAA]:
     if ipaddress.ip_address(address).version == 4:
         return dns.A, dns.Record_A(address, ttl=ttl)
     return dns.AAAA, dns.Record_AAAA(address, ttl=ttl)

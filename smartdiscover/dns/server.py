@@ -8,15 +8,18 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Hashable
+from typing import Callable
 
 from twisted.application import internet
 from twisted.application.service import MultiService
-from twisted.internet.interfaces import IAddress
-from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.internet.interfaces import (
+    IDelayedCall, IReactorTCP, IReactorTime, IReactorUDP, ITCPTransport, IUDPTransport)
+from twisted.internet.protocol import DatagramProtocol, Factory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import Int16StringReceiver
 from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
 
 from smartdiscover.config.model import DNSSettings, Model
 from smartdiscover.connections import ConnectionLimits, default_dns_connections
@@ -27,6 +30,15 @@ from smartdiscover.dns.wire import respond
 
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
+
+
+class IDNSReactor(IReactorUDP, IReactorTCP, IReactorTime):
+    """
+    What the DNS listeners need of a reactor: UDP and TCP ports, and a clock
+    for the TCP idle timeout.  For type checking only (like treq's
+    C{_ITreqReactor}): every real reactor provides all three, and Python
+    has no intersection type to say so.
+    """
 
 
 def build_zones(model: Model) -> Table:
@@ -72,6 +84,10 @@ class Zones:
 
 
 class UDPResponder(DatagramProtocol):
+    # Narrower than DatagramProtocol's optional transport: it only runs on
+    # the UDP port it listens on.
+    transport: IUDPTransport
+
     def __init__(self, zones: Zones) -> None:
         self._zones = zones
 
@@ -90,7 +106,7 @@ class UDPResponder(DatagramProtocol):
             except OSError:
                 continue
 
-    def datagramReceived(self, data: bytes, address: Any) -> None:
+    def datagramReceived(self, data: bytes, address: tuple[str, int]) -> None:
         zones = self._zones
         try:
             response = respond(data, zones.table, True)
@@ -114,7 +130,10 @@ class TCPResponder(Int16StringReceiver, TimeoutMixin):
 
     MAX_LENGTH = 65535
     factory: TCPResponderFactory
-    _slot: Any = None  # the key our connection is counted under
+    # Narrower than Protocol's ITransport | None: it only runs connected,
+    # over TCP.
+    transport: ITCPTransport
+    _slot: Hashable | None = None  # the key our connection is counted under
 
     def connectionMade(self) -> None:
         self._slot = self.factory.zones.tcp.admit(self.transport.getPeer().host)
@@ -143,27 +162,28 @@ class TCPResponder(Int16StringReceiver, TimeoutMixin):
     def lengthLimitExceeded(self, length: int) -> None:
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
         if self._slot is not None:
             self.factory.zones.tcp.release(self._slot)
             self._slot = None
 
+    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
+        """
+        TimeoutMixin's clock: the factory's reactor, not the global one.
+        """
+        return self.factory.clock.callLater(period, func)
 
-class TCPResponderFactory(Factory):
+
+class TCPResponderFactory(Factory[TCPResponder]):
     protocol = TCPResponder
 
-    def __init__(self, zones: Zones, reactor: Any) -> None:
+    def __init__(self, zones: Zones, clock: IReactorTime) -> None:
         self.zones = zones
-        self._reactor = reactor
-
-    def buildProtocol(self, addr: IAddress) -> TCPResponder:
-        protocol = super().buildProtocol(addr)
-        protocol.callLater = self._reactor.callLater  # TimeoutMixin's clock
-        return protocol
+        self.clock = clock
 
 
-def dns_service(zones: Zones, reactor: Any) -> MultiService:
+def dns_service(zones: Zones, reactor: IDNSReactor) -> MultiService:
     """
     UDP and TCP listeners on the configured address and port.
     """

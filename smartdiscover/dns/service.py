@@ -6,22 +6,30 @@ change what is advertised, and swapped in whole.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from twisted.application.service import MultiService
+from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 
 from smartdiscover.config.model import DNSSettings, Model
 from smartdiscover.config.store import ConfigStore
-from smartdiscover.dns.server import Zones, build_zones, dns_service
+from smartdiscover.dns.server import IDNSReactor, Zones, build_zones, dns_service
 from smartdiscover.dns.table import Table
 
 Built = tuple[Table, DNSSettings] | None
 
 
+class IResponderReactor(IDNSReactor, IReactorThreads):
+    """
+    What L{responder} needs of a reactor: the listeners', and the thread
+    pool the zones are built in.  For type checking only, as L{IDNSReactor}.
+    """
+
+
 def responder(store: ConfigStore, advertise: Callable[[Model], Model],
               on_change: Callable[[Callable[[], None]], None],
-              reactor: Any) -> tuple[MultiService, Zones]:
+              reactor: IResponderReactor) -> tuple[MultiService, Zones]:
     """
     The UDP and TCP listeners of C{[server] dns}, and the zones they answer
     from.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from twisted.names import dns
 
-from smartdiscover.dns.records import Record
+from smartdiscover.dns.records import Payload, Record
 
 ANY = 255
 NOERROR, NXDOMAIN = 0, 3
@@ -70,7 +70,7 @@ def wire_name(name: str) -> bytes:
     return out.getvalue()
 
 
-def _header(owner: str, type_: int, payload: object) -> dns.RRHeader:
+def _header(owner: str, type_: int, payload: Payload) -> dns.RRHeader:
     return dns.RRHeader(owner, type_, dns.IN, payload.ttl, payload, auth=True)
 
 
@@ -115,7 +115,7 @@ def build_table(zones: dict[str, list[Record]]) -> Table:
         table.nxdomain[apex_wire] = Answer(AUTHORITATIVE | NXDOMAIN, 0, 1, 0, negative)
 
         for (owner, type_), rrset in rrsets.items():
-            extra = []
+            extra: list[dns.RRHeader] = []
             attribute = _ADDITIONAL_FOR.get(type_)
             if attribute is not None:
                 for record in rrset:
@@ -131,7 +131,7 @@ def build_table(zones: dict[str, list[Record]]) -> Table:
                 if name == apex_wire:
                     break
                 name = name[name[0] + 1:]
-    for name, apex in table.names.items():
+    for name in table.names:
         # RFC 8482: ANY gets one small synthesised record, never everything.
         owner = _text(name)
         table.answers[(name, ANY)] = _encode(owner, ANY, [dns.RRHeader(

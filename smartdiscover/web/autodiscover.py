@@ -5,7 +5,7 @@ The authenticated Outlook Autodiscover resource and the realm that makes it.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import IO, Any, Callable, cast
 
 from twisted.cred.portal import IRealm
 from twisted.web.resource import IResource
@@ -38,7 +38,9 @@ class AutodiscoverResource(MethodsResource):
         self._templates = templates
 
     def render_POST(self, request: Request) -> bytes:
-        return self._answer(request, request.content.read())
+        # http.Request's "content = None" types it as None; it is the body
+        # file once the request is in.
+        return self._answer(request, cast(IO[bytes], request.content).read())
 
     def render_GET(self, request: Request) -> bytes:
         return self._answer(request, None)

@@ -13,7 +13,7 @@ check that cannot be made now with 503 and Retry-After.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import Callable
 
 from twisted.cred.error import UnauthorizedLogin, UnhandledCredentials
 from twisted.cred.portal import Portal
@@ -26,12 +26,30 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from smartdiscover.auth.credentials import decode_basic
 from smartdiscover.auth.errors import CheckerBusy, Unavailable
+from smartdiscover.config.model import Model
 
 __all__ = ["BasicAuthResource", "CheckerBusy"]
 
 JITTER = 0.1  # up to this fraction of the delay is added at random
 
 UNAUTHORIZED_BODY = b"Unauthorized\n"
+
+
+class _Client:
+    """
+    Whether the client of one request has gone away, learnt through the
+    public C{notifyFinish} (its errback) rather than the private
+    C{Request._disconnected}.  Made in C{render}, while the connection is
+    still open, before the first wait.
+    """
+
+    gone = False
+
+    def __init__(self, request: Request) -> None:
+        request.notifyFinish().addErrback(self._lost)
+
+    def _lost(self, reason: Failure) -> None:
+        self.gone = True
 
 
 class BasicAuthResource(Resource):
@@ -55,7 +73,7 @@ class BasicAuthResource(Resource):
                  failure_delay: Callable[[], float] | None = None,
                  clock: IReactorTime | None = None,
                  random_fraction: Callable[[], float] = random.random,
-                 current_model: Callable[[], Any] | None = None) -> None:
+                 current_model: Callable[[], Model] | None = None) -> None:
         super().__init__()
         self._portal = portal
         self._current_model = current_model
@@ -65,28 +83,33 @@ class BasicAuthResource(Resource):
         self._clock = clock
         self._random_fraction = random_fraction
 
-    def render(self, request: Request) -> Any:
+    def render(self, request: Request) -> bytes | int:
         address = request.getClientAddress()
         source = getattr(address, "host", "")
         started = self._clock.seconds() if self._clock is not None else 0.0
         header = request.getHeader(b"authorization")
         model = self._current_model() if self._current_model is not None else None
         credentials = decode_basic(header, source, model)
+        if credentials is None and not header:
+            return self._unauthorized(request)  # the first challenge: at once
+        client = _Client(request)  # everything below may wait
         if credentials is None:
-            if not header:
-                return self._unauthorized(request)  # the first challenge: at once
             self._log.info("authentication failed: source={source} "
                            "reason=malformed-credentials user=None", source=source)
-            self._after_delay(request, started)
+            self._after_delay(request, client, started)
             return NOT_DONE_YET
-        d = self._portal.login(credentials, model, IResource)
-        d.addCallbacks(self._render_avatar, self._failed, callbackArgs=(request,),
-                       errbackArgs=(request, started))
+        # IBasicCredentials (smartdiscover.auth.credentials) does not extend
+        # the marker ICredentials that login's annotation asks for; the
+        # portal matches checkers by credentialInterfaces only.
+        d = self._portal.login(credentials, model, IResource)  # type: ignore[arg-type]
+        d.addCallbacks(self._render_avatar, self._failed, callbackArgs=(request, client),
+                       errbackArgs=(request, client, started))
         return NOT_DONE_YET
 
-    def _render_avatar(self, login: tuple[Any, IResource, Any], request: Request) -> None:
+    def _render_avatar(self, login: tuple[object, object, Callable[[], None]],
+                       request: Request, client: _Client) -> None:
         _, avatar, logout = login
-        if request._disconnected:  # the client went away while we checked
+        if client.gone:  # the client went away while we checked
             logout()
             return
         request.render(avatar)
@@ -95,11 +118,12 @@ class BasicAuthResource(Resource):
         else:
             request.notifyFinish().addBoth(lambda _: logout())
 
-    def _failed(self, failure: Failure, request: Request, started: float) -> None:
-        if request._disconnected:
+    def _failed(self, failure: Failure, request: Request, client: _Client,
+                started: float) -> None:
+        if client.gone:
             return
         if failure.check(UnauthorizedLogin, UnhandledCredentials):
-            self._after_delay(request, started)
+            self._after_delay(request, client, started)
             return
         if failure.check(Unavailable):
             request.setResponseCode(http.SERVICE_UNAVAILABLE)
@@ -111,7 +135,7 @@ class BasicAuthResource(Resource):
             body = b"Internal server error\n"
         self._finish(request, body)
 
-    def _after_delay(self, request: Request, started: float) -> None:
+    def _after_delay(self, request: Request, client: _Client, started: float) -> None:
         """
         Send the 401 once the failure delay (plus jitter) has passed since
         the request arrived, without blocking anything meanwhile.
@@ -122,11 +146,17 @@ class BasicAuthResource(Resource):
             return
         remaining = started + delay * (1 + JITTER * self._random_fraction()) \
             - self._clock.seconds()
-        call = self._clock.callLater(max(0.0, remaining), self._send_unauthorized, request)
-        request.notifyFinish().addErrback(lambda _: call.active() and call.cancel())
+        call = self._clock.callLater(max(0.0, remaining), self._send_unauthorized, request,
+                                     client)
 
-    def _send_unauthorized(self, request: Request) -> None:
-        if not request._disconnected:
+        def cancel(reason: Failure) -> None:
+            if call.active():
+                call.cancel()
+
+        request.notifyFinish().addErrback(cancel)
+
+    def _send_unauthorized(self, request: Request, client: _Client) -> None:
+        if not client.gone:
             self._finish(request, self._unauthorized(request))
 
     def _finish(self, request: Request, body: bytes) -> None:

@@ -9,7 +9,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.pages import notFound
+from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from smartdiscover.config.networks import is_loopback
@@ -89,7 +91,7 @@ class HealthResource(MethodsResource):
     C{live} and C{ready} below it.
     """
 
-    def __init__(self, store: ConfigStore, monitor: HealthMonitor, clock: Any,
+    def __init__(self, store: ConfigStore, monitor: HealthMonitor, clock: IReactorTime,
                  listening: Callable[[], bool]) -> None:
         super().__init__()
         self._store = store
@@ -98,7 +100,7 @@ class HealthResource(MethodsResource):
         self._children = {b"live": LiveResource(),
                           b"ready": ReadyResource(store, monitor, listening)}
 
-    def getChildWithDefault(self, path: bytes, request: Request) -> Any:
+    def getChildWithDefault(self, path: bytes, request: Request) -> IResource:
         if path == b"":
             return self
         child = self._children.get(path.lower())

@@ -7,18 +7,19 @@ C{haproxy:}) the PROXY header, which names the client the limits count.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from typing import Callable
 
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 
 from smartdiscover.config.model import HTTPSListener, TCPListener
+from smartdiscover.config.networks import Networks
 from smartdiscover.connections import ConnectionLimits, LimitedFactory
 from smartdiscover.web.proxy import ProxyV2Factory
 
 
 def listener_factory(listener: HTTPSListener | TCPListener, factory: IProtocolFactory,
-                     proxies: Callable[[], tuple[str, ...]], limits: ConnectionLimits,
-                     reactor: Any) -> IProtocolFactory:
+                     proxies: Callable[[], Networks], limits: ConnectionLimits,
+                     reactor: IReactorTime) -> IProtocolFactory:
     """
     C{factory}'s connections within C{limits}; with C{haproxy:}, every
     connection must come from a proxy and first send a PROXY protocol v2

@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import Any, Callable
+from typing import Callable, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITransport
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import (
+    IAddress, IDelayedCall, IProtocolFactory, IReactorTime, ITCPTransport, ITransport)
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols import policies
+from twisted.python.failure import Failure
 from zope.interface import directlyProvides, providedBy
 
 from smartdiscover.config.networks import NO_NETWORKS, Networks, is_loopback
@@ -112,6 +114,9 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
 
     _log = Logger()
     factory: ProxyV2Factory
+    # Narrower than Protocol's ITransport | None: it runs connected, on the
+    # listener's TCP transport (abortConnection is ITCPTransport's).
+    transport: ITCPTransport
     _buffer = b""
     _passing = False
     _dropped = False
@@ -148,17 +153,22 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
         self._buffer = b""
         self._passing = True
         self._cancel_timer()
-        self.wrappedProtocol.makeConnection(self)
+        # A ProtocolWrapper is its wrapped protocol's transport: it provides
+        # its transport's interfaces from makeConnection on (directlyProvides,
+        # which mypy cannot see; Twisted's class declares no ITransport).
+        self.wrappedProtocol.makeConnection(cast(ITransport, self))
         if len(data) > size and self.connected and not self.disconnecting:
             self.wrappedProtocol.dataReceived(data[size:])
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timer()
         if not self._passing:  # the wrapped protocol never started
             if not self._dropped and self._buffer:
                 self._log.info("connection from {peer} ended inside its PROXY header",
                                peer=_shown(self.transport.getPeer()))
-            self.wrappedProtocol = None
+            # As ProtocolWrapper.connectionLost does, though its annotation
+            # (IProtocol) leaves None out.
+            self.wrappedProtocol = None  # type: ignore[assignment]
             return
         super().connectionLost(reason)
 
@@ -183,7 +193,7 @@ class ProxyV2Protocol(policies.ProtocolWrapper):
         return self._destination or self.transport.getHost()
 
 
-class ProxyV2Factory(policies.WrappingFactory):
+class ProxyV2Factory(policies.WrappingFactory[ProxyV2Protocol]):
     """
     Wraps a listener's factory: every connection must come from a proxy
     (loopback or an address in C{proxies()}, read per connection so that a
@@ -193,21 +203,24 @@ class ProxyV2Factory(policies.WrappingFactory):
     protocol = ProxyV2Protocol
     _log = Logger()
 
-    def __init__(self, wrappedFactory: Any, clock: IReactorTime,
+    def __init__(self, wrappedFactory: IProtocolFactory, clock: IReactorTime,
                  proxies: Callable[[], Networks] = lambda: NO_NETWORKS) -> None:
         super().__init__(wrappedFactory)
         self.clock = clock
         self._proxies = proxies
 
-    def registerProtocol(self, p: Any) -> None:
+    def registerProtocol(self, p: policies.ProtocolWrapper) -> None:
         """
         No registry of open connections (WrappingFactory's dict).
         """
 
-    def unregisterProtocol(self, p: Any) -> None:
+    def unregisterProtocol(self, p: policies.ProtocolWrapper) -> None:
         pass
 
-    def buildProtocol(self, addr: IAddress) -> Any:
+    # None refuses the connection, as IProtocolFactory.buildProtocol allows;
+    # WrappingFactory's annotation leaves None out.
+    def buildProtocol(  # type: ignore[override]
+            self, addr: IAddress | None) -> ProxyV2Protocol | None:
         host = getattr(addr, "host", "")
         if not is_proxy(host, self._proxies()):
             self._log.info("connection from {peer} refused: not a proxy (loopback or "

@@ -4,6 +4,8 @@ Strict reading of query parameters.
 
 from __future__ import annotations
 
+from typing import cast
+
 from twisted.web.server import Request
 
 
@@ -15,7 +17,10 @@ def parameter(request: Request, name: bytes) -> bytes | None:
     @raise ValueError: when it is given more than once (a proxy in front
         might read the other one).
     """
-    found = [value for key, values in (request.args or {}).items()
+    # http.Request's "args = None" types it as None; it is the parsed query
+    # once the request line is in.
+    args = cast("dict[bytes, list[bytes]] | None", request.args)
+    found = [value for key, values in (args or {}).items()
              if key.lower() == name for value in values]
     if len(found) > 1:
         raise ValueError(f"{name!r} given more than once")

@@ -9,6 +9,10 @@ A twisted.web Site with the limits stock twisted.web lacks.
 - a request-body cap answered with 413 before the body is read (F7);
 - tighter header limits, TCP_NODELAY, the same security headers on every
   response, no version in C{Server}, no access-log line per request.
+
+Everything here uses twisted.web's public API but one hook, kept in the
+section of L{SmartChannel} marked "Twisted internals" and pinned by
+tests/test_twisted_internals.py.
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ from __future__ import annotations
 import io
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.resource import IResource
+
+if TYPE_CHECKING:
+    from smartdiscover.metrics import Metrics
 
 MAX_BODY = 64 * 1024
 REQUEST_DEADLINE = 10.0  # seconds to send one request, first byte to last
@@ -57,9 +67,17 @@ class SmartChannel(http.HTTPChannel):
 
     totalHeadersSize = 8192
     maxHeaders = 50
+    # Narrower than Protocol's ITransport | None: a channel only runs
+    # connected, over TCP or TLS over TCP (a TLS wrapper provides its TCP
+    # transport's interfaces), so setTcpNoDelay and abortConnection exist.
+    transport: ITCPTransport
+    site: SmartSite  # set by Site.buildProtocol
     _deadline: float | None = None  # when the current request or wait must end
     _timer: IDelayedCall | None = None
     _between_requests = False
+    # A whole request is in and its response not done: our own copy of
+    # HTTPChannel's private _handlingRequest, kept by the same two hooks.
+    _answering = False
     _closing = False  # the last response is out, or a refusal: read nothing more
 
     def connectionMade(self) -> None:
@@ -70,7 +88,7 @@ class SmartChannel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        if self._between_requests and data and not self._handlingRequest:
+        if self._between_requests and data and not self._answering:
             # The first byte of the next request: it gets the full request
             # deadline, not what is left of the keep-alive one.
             self._between_requests = False
@@ -80,15 +98,15 @@ class SmartChannel(http.HTTPChannel):
     # Asked for by every request; a system call (getsockname) each time
     # otherwise.  Both are fixed (any PROXY header was read before this
     # channel started).
-    _peer: Any = None
-    _host: Any = None
+    _peer: IPv4Address | IPv6Address | None = None
+    _host: IPv4Address | IPv6Address | None = None
 
-    def getPeer(self) -> Any:
+    def getPeer(self) -> IPv4Address | IPv6Address:
         if self._peer is None:
             self._peer = self.transport.getPeer()
         return self._peer
 
-    def getHost(self) -> Any:
+    def getHost(self) -> IPv4Address | IPv6Address:
         if self._host is None:
             self._host = self.transport.getHost()
         return self._host
@@ -106,12 +124,6 @@ class SmartChannel(http.HTTPChannel):
                     lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
         self.transport.writeSequence(lines)
-
-    def _respondToBadRequestAndDisconnect(self) -> None:
-        # twisted.web's own answer to a malformed request (a private hook,
-        # pinned by MalformedRequestTests): the security headers too.
-        self.transport.write(raw_response(b"400 Bad Request"))
-        self.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # LineReceiver would drop the connection without a word.
@@ -131,17 +143,21 @@ class SmartChannel(http.HTTPChannel):
 
     def allContentReceived(self) -> None:
         self._arm(RESPONSE_DEADLINE)
+        self._answering = True
         super().allContentReceived()
 
     def requestDone(self, request: http.Request) -> None:
         # Armed first: finishing may dispatch an already buffered request,
-        # whose allContentReceived then arms its own deadline.
+        # whose allContentReceived then arms its own deadline.  Cleared
+        # where HTTPChannel clears _handlingRequest: only when the
+        # connection stays open (otherwise it closes and reads no more).
         if self.persistent:
+            self._answering = False
             self._between_requests = True
             self._arm(KEEPALIVE_DEADLINE)
         super().requestDone(request)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._deadline = None
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
@@ -171,6 +187,20 @@ class SmartChannel(http.HTTPChannel):
         else:
             self.transport.abortConnection()
 
+    # -- Twisted internals -------------------------------------------------
+    # The only place SmartDiscover touches a private twisted.web API: no
+    # public one customises the 400 that HTTPChannel writes for a malformed
+    # request.  tests/test_twisted_internals.py fails if Twisted renames
+    # the hook or stops calling it.
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """
+        Twisted's answer to a malformed request, with the security headers
+        every other response carries.
+        """
+        self.transport.write(raw_response(b"400 Bad Request"))
+        self.loseConnection()
+
 
 @lru_cache(maxsize=256)  # clients ask for the same few paths
 def format_of(path: bytes) -> str:
@@ -197,20 +227,23 @@ class LimitedRequest(server.Request):
     """
 
     maxBody = MAX_BODY
+    # http.Request declares it as "content = None", which types it as None;
+    # gotLength below always sets a BytesIO before it is read.
+    content: io.BytesIO  # type: ignore[assignment]
+    channel: SmartChannel  # SmartSite's requestFactory: its channels only
     _tooLarge = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, channel: SmartChannel, *args: object, **kwargs: object) -> None:
+        super().__init__(channel, *args, **kwargs)
         self._arrived = time.monotonic()
 
-    def finish(self) -> Any:
+    def finish(self) -> None:
         channel = getattr(self, "channel", None)  # gone once finished
         metrics = getattr(getattr(channel, "site", None), "metrics", None)
-        result = super().finish()
+        super().finish()
         if metrics is not None:
             metrics.request_finished(format_of(self.uri or b""), self.code,
                                      time.monotonic() - self._arrived)
-        return result
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.maxBody:
@@ -249,7 +282,8 @@ class SmartSite(server.Site):
     requestFactory = LimitedRequest
     displayTracebacks = False
 
-    def __init__(self, resource: IResource, reactor: Any = None, metrics: Any = None) -> None:
+    def __init__(self, resource: IResource, reactor: IReactorTime | None = None,
+                 metrics: Metrics | None = None) -> None:
         kwargs = {} if reactor is None else {"reactor": reactor}
         # No idle timeout of twisted.web's own (a timer reset per request):
         # the channel's deadlines cover every wait.

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
@@ -99,7 +99,7 @@ def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> Serv
     return ServerTLS(certificate_pem, key_pem, options, signer)
 
 
-def _matches(key: CertificateIssuerPrivateKeyTypes, certificate: x509.Certificate) -> bool:
+def _matches(key: PrivateKeyTypes, certificate: x509.Certificate) -> bool:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     ours = key.public_key().public_bytes(der, spki)

@@ -35,7 +35,8 @@ class AutodiscoverJSONResource(MethodsResource):
         return reply.body
 
     def _reply(self, request: Request) -> JSONReply:
-        path = [segment for segment in request.postpath if segment]
+        # Site.getResourceFor sets postpath before any resource renders.
+        path = [segment for segment in request.postpath or () if segment]
         try:
             if not path:
                 email = text(parameter(request, b"email"))

@@ -645,11 +645,12 @@ class DeadlineTests(SynchronousTestCase):
         connection.send(http_request())
         connection.clock.advance(RESPONSE_DEADLINE - 0.1)
         self.assertFalse(connection.transport.disconnecting)
+        [request] = resource.pending
+        finished = request.notifyFinish()
         connection.clock.advance(0.2)
         self.assertTrue(connection.transport.aborted)
         connection.lose()
-        [request] = resource.pending
-        self.assertTrue(request._disconnected)
+        self.failureResultOf(finished)
 
     # Every way a connection's last response goes out (issue 14, section 1).
     FINAL = {
