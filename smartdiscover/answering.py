@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IProtocolFactory, IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from smartdiscover.auth.backends import user_store
 from smartdiscover.auth.guard import Guard
+from smartdiscover.auth.outbound import IConnectingReactor
 from smartdiscover.auth.pool import HashingPool
 from smartdiscover.config import ConfigStore, load
 from smartdiscover.config.model import Model
@@ -27,6 +28,7 @@ from smartdiscover.connections import (
     default_web_connections,
     descriptor_budget,
 )
+from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.endpoints import AdvertisedModel
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.health.trust import probe_trust
@@ -45,6 +47,17 @@ from smartdiscover.web.tls import ReloadableServerTLS, ServerTLS, load_server_tl
 from smartdiscover.web.tree import build_resource_tree
 
 _log = Logger(namespace="smartdiscover")
+
+
+class IAnsweringReactor(IConnectingReactor, IProbeReactor, IReactorThreads):
+    """
+    What L{build_answering} needs of the reactor: threads for reloads and
+    password hashing, the user stores' and the probes' connections, and a
+    clock for everything that times out.
+
+    zope.interface has no intersection type, so this names one, as
+    Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
+    """
 
 
 @dataclass
@@ -70,7 +83,7 @@ class Answering:
     connections: dict[str, ConnectionLimits] = field(default_factory=dict)
 
 
-def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: Any,
+def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: IAnsweringReactor,
                     listening: Callable[[], bool]) -> Answering:
     """
     Everything that answers HTTPS for the configuration at C{path}, already

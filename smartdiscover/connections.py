@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import resource
 from collections import Counter
-from typing import Any, Hashable
+from typing import Hashable, cast
 
-from twisted.internet.interfaces import ITransport
+from twisted.internet.interfaces import (
+    IProtocolFactory,
+    IReactorTime,
+    ITCPTransport,
+    ITransport,
+)
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.python.failure import Failure
 
 from smartdiscover.netblocks import client_of
 
@@ -112,11 +119,13 @@ class LimitedProtocol(ProtocolWrapper):
         self._key = self.factory.limits.admit(host)
         if self._key is None:
             self.factory.refused(host)
-            transport.abortConnection()
+            # Every listener is TCP, and a PROXY header's wrapper provides its
+            # TCP transport's interfaces: ITransport alone lacks abortConnection.
+            cast(ITCPTransport, transport).abortConnection()
             return
         super().makeConnection(transport)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._key is None:  # refused: the wrapped protocol never started
             return
         self.factory.limits.release(self._key)
@@ -134,18 +143,19 @@ class LimitedFactory(WrappingFactory):
     noisy = False
     _log = Logger()
 
-    def __init__(self, wrappedFactory: Any, limits: ConnectionLimits, clock: Any) -> None:
+    def __init__(self, wrappedFactory: IProtocolFactory, limits: ConnectionLimits,
+                 clock: IReactorTime) -> None:
         super().__init__(wrappedFactory)
         self.limits = limits
         self._clock = clock
         self._last_log = float("-inf")
 
-    def registerProtocol(self, p: Any) -> None:
+    def registerProtocol(self, p: ProtocolWrapper) -> None:
         """
         No registry of open connections: the limits count them.
         """
 
-    def unregisterProtocol(self, p: Any) -> None:
+    def unregisterProtocol(self, p: ProtocolWrapper) -> None:
         pass
 
     def refused(self, host: str) -> None:

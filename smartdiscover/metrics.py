@@ -9,13 +9,19 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 
 from smartdiscover.health.probes import days_left
+
+if TYPE_CHECKING:
+    from smartdiscover.auth.guard import Guard
+    from smartdiscover.config.store import ConfigStore
+    from smartdiscover.connections import ConnectionLimits
+    from smartdiscover.health.monitor import HealthMonitor
 
 # Buckets for request latency: cached answers take milliseconds, a bcrypt
 # check a few hundred, a failed login the failure delay.
@@ -101,7 +107,7 @@ class _Collector:
             yield from source()
 
 
-def store_metrics(store: Any) -> Callable[[], Iterator[Metric]]:
+def store_metrics(store: ConfigStore) -> Callable[[], Iterator[Metric]]:
     def collect() -> Iterator[Metric]:
         yield GaugeMetricFamily("smartdiscover_config_generation",
                                 "Generation of the configuration in force.", store.generation)
@@ -115,7 +121,7 @@ def store_metrics(store: Any) -> Callable[[], Iterator[Metric]]:
     return collect
 
 
-def guard_metrics(guard: Any) -> Callable[[], Iterator[Metric]]:
+def guard_metrics(guard: Guard) -> Callable[[], Iterator[Metric]]:
     def collect() -> Iterator[Metric]:
         outcomes = CounterMetricFamily("smartdiscover_auth",
                                        "Authentication outcomes.", labels=["outcome"])
@@ -130,7 +136,7 @@ def guard_metrics(guard: Any) -> Callable[[], Iterator[Metric]]:
     return collect
 
 
-def connection_metrics(limits: dict[str, Any]) -> Callable[[], Iterator[Metric]]:
+def connection_metrics(limits: dict[str, ConnectionLimits]) -> Callable[[], Iterator[Metric]]:
     """
     Open and refused connections of each group of listeners (C{"http"}:
     HTTPS and plain HTTP; C{"dns"}: DNS over TCP), and their caps.
@@ -174,7 +180,7 @@ def dns_metrics(zones: Any) -> Callable[[], Iterator[Metric]]:
     return collect
 
 
-def health_metrics(monitor: Any) -> Callable[[], Iterator[Metric]]:
+def health_metrics(monitor: HealthMonitor) -> Callable[[], Iterator[Metric]]:
     def collect() -> Iterator[Metric]:
         up = GaugeMetricFamily("smartdiscover_endpoint_up",
                                "1 if the last probe of the endpoint succeeded.",

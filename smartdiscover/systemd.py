@@ -22,13 +22,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from twisted.application.service import Service
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-__all__ = ["notify", "SystemdNotifier"]
+__all__ = ["notify", "INotifierReactor", "SystemdNotifier"]
 
 _log = Logger(namespace="smartdiscover.systemd")
 
@@ -71,6 +72,16 @@ def notify(message: str, environ: Mapping[str, str] = os.environ) -> bool:
     return True
 
 
+class INotifierReactor(IReactorCore, IReactorTime):
+    """
+    What L{SystemdNotifier} needs of the reactor: C{callWhenRunning} for
+    C{READY=1}, and a clock for the watchdog's L{LoopingCall}.
+
+    zope.interface has no intersection type, so this names one, as
+    Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
+    """
+
+
 def _first_line(text: str | None) -> str:
     """
     The first non-empty line of C{text}, fit for one C{STATUS=} assignment.
@@ -101,9 +112,7 @@ class SystemdNotifier(Service):
         C{WATCHDOG_PID} that is not this process).
     """
 
-    name = "systemd-notify"
-
-    def __init__(self, reactor: Any, environ: Mapping[str, str] = os.environ,
+    def __init__(self, reactor: INotifierReactor, environ: Mapping[str, str] = os.environ,
                  clock: Callable[[], int] = time.monotonic_ns,
                  status: Callable[[], str] = lambda: "serving") -> None:
         """
@@ -116,6 +125,8 @@ class SystemdNotifier(Service):
         @param status: describes the running service for C{STATUS=}, e.g.
             C{lambda: f"serving configuration generation {store.generation}"}.
         """
+        # Not a class attribute: mypy types Service's unannotated name as None.
+        self.setName("systemd-notify")
         self._reactor = reactor
         self._environ = environ
         self._clock = clock
@@ -130,7 +141,7 @@ class SystemdNotifier(Service):
         super().startService()
         self._reactor.callWhenRunning(self._ready)
 
-    def stopService(self) -> Any:
+    def stopService(self) -> None:
         self._send("STOPPING=1")
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()

@@ -8,30 +8,41 @@ nothing itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 from twisted.python import usage
 
-from smartdiscover.answering import Answering, build_answering
+from smartdiscover.answering import Answering, IAnsweringReactor, build_answering
 from smartdiscover.config import ConfigError, load
 from smartdiscover.config.model import Model
 from smartdiscover.config.restart import unapplied
 from smartdiscover.config.sighup import Reload, ReloadOnSignal
-from smartdiscover.dns.service import responder
+from smartdiscover.dns.service import IResponderReactor, responder
 from smartdiscover.health.endpoints import advertised
 from smartdiscover.metrics import dns_metrics
-from smartdiscover.systemd import SystemdNotifier
+from smartdiscover.systemd import INotifierReactor, SystemdNotifier
 from smartdiscover.web.devcert import ensure_development_certificate
 from smartdiscover.web.listeners import any_address, listen_description, listener_factory
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
 from smartdiscover.web.tls import ServerTLS, TLSFilesError, load_server_tls
-from smartdiscover.workers.pool import DEFAULT_BACKLOG, WorkerPool
+from smartdiscover.workers.pool import DEFAULT_BACKLOG, IPoolReactor, WorkerPool
 
 _log = Logger(namespace="smartdiscover")
+
+
+class IServiceReactor(IAnsweringReactor, IPoolReactor, INotifierReactor, IResponderReactor):
+    """
+    What the first process's service tree needs of the reactor: the
+    answering stack's, the worker pool's, systemd's and DNS's.
+
+    zope.interface has no intersection type, so this names one, as
+    Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
+    """
 
 
 class Options(usage.Options):
@@ -66,13 +77,17 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
 
 
-def makeService(options: Options, reactor: Any = None) -> IService:
+def makeService(options: Options, reactor: IServiceReactor | None = None) -> IService:
     if reactor is None:
-        from twisted.internet import reactor  # type: ignore[no-redef]
+        from twisted.internet import reactor as installed
+
+        # Typed as a few common interfaces only; the installed (POSIX)
+        # reactor provides all of IServiceReactor's.
+        reactor = cast(IServiceReactor, installed)
     model = options.model
     top = MultiService()
     answering = build_answering(options.path, model, options.tls, reactor,
-                                lambda: top.running)
+                                lambda: bool(top.running))
     store = answering.store
     notifier = SystemdNotifier(
         reactor, status=lambda: f"serving configuration generation {store.generation}")
@@ -88,8 +103,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     https = pool or strports.service(listen_description(model.https), answering.https,
                                      reactor=reactor)
     https.setServiceParent(top)
-    store.subscribe(lambda new: unapplied(model, new),
-                    lambda messages: [_log.warn(m) for m in messages])
+    store.subscribe(lambda new: unapplied(model, new), _warn_each)
     if model.http is not None:
         strports.service(listen_description(model.http), _redirects(answering, reactor),
                          reactor=reactor).setServiceParent(top)
@@ -107,7 +121,15 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     return top
 
 
-def _redirects(answering: Answering, reactor: Any) -> Any:
+def _warn_each(messages: list[str]) -> None:
+    """
+    One warning per reloaded setting that applies only at a restart.
+    """
+    for message in messages:
+        _log.warn("{message}", message=message)
+
+
+def _redirects(answering: Answering, reactor: IReactorTime) -> IProtocolFactory:
     """
     The plain-HTTP listener's factory, within the same connection limits.
     """

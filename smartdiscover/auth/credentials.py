@@ -8,7 +8,11 @@ import base64
 import binascii
 from typing import Any, Callable
 
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
+
+from smartdiscover.config.principal import Principal
 
 # Longer headers are not credentials anyone types (SECURITY.md section 8).
 MAX_PASSWORD_BYTES = 1024
@@ -25,6 +29,22 @@ class IBasicCredentials(Interface):
     source = Attribute("The client's IP address, for throttling and logs.")
     model = Attribute("The configuration in force when the request arrived, which the "
                       "guard, the checker and the answer all use; None: read it then.")
+
+
+class IPrincipalChecker(ICredentialsChecker):
+    """
+    A checker of L{IBasicCredentials} whose avatar ID is a L{Principal}:
+    the guard, every user store, and the realm that renders answers for it.
+    """
+
+    # Twisted types avatar IDs as bytes or ANONYMOUS; ours are Principals by
+    # design, and the Portal passes them through to our realm untouched.
+    def requestAvatarId(  # type: ignore[override]
+            credentials: IBasicCredentials) -> Deferred[Principal]:
+        """
+        The L{Principal} the credentials are for, or fail with
+        L{twisted.cred.error.UnauthorizedLogin}.
+        """
 
 
 @implementer(IBasicCredentials)

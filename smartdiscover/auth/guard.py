@@ -29,10 +29,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from typing import Any, Callable, Hashable
+from typing import Callable, Hashable
 
 from cachetools import LRUCache
-from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -40,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials, snapshot
+from smartdiscover.auth.credentials import IBasicCredentials, IPrincipalChecker, snapshot
 from smartdiscover.auth.errors import CheckerBusy, Unavailable
 from smartdiscover.auth.penalties import Penalties
 from smartdiscover.config.address import AddressError, address_key
@@ -70,12 +69,12 @@ def _shown(username: str) -> str:
     return repr(username[:64])
 
 
-@implementer(ICredentialsChecker)
+@implementer(IPrincipalChecker)
 class Guard:
     credentialInterfaces = (IBasicCredentials,)
     _log = Logger()
 
-    def __init__(self, backend: ICredentialsChecker, current_model: Callable[[], Model],
+    def __init__(self, backend: IPrincipalChecker, current_model: Callable[[], Model],
                  clock: IReactorTime, secret: bytes | None = None,
                  local_store: bool = True) -> None:
         """

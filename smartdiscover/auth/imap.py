@@ -7,18 +7,19 @@ sees the real source and not SmartDiscover (SECURITY.md 3.4).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
-from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.mail import imap4
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials, snapshot
+from smartdiscover.auth.credentials import IBasicCredentials, IPrincipalChecker, snapshot
 from smartdiscover.auth.errors import BackendUnavailable
-from smartdiscover.auth.outbound import bounded, client_tls, connect
+from smartdiscover.auth.outbound import IConnectingReactor, bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
 from smartdiscover.config.model import Model
 from smartdiscover.config.principal import Principal
@@ -38,23 +39,25 @@ class _Client(imap4.IMAP4Client):
     def serverGreeting(self, caps: Any) -> None:
         self.greeted.callback(caps)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.greeted.called:
             self.greeted.errback(reason)
         super().connectionLost(reason)
 
 
-@implementer(ICredentialsChecker)
+@implementer(IPrincipalChecker)
 class IMAPChecker:
     credentialInterfaces = (IBasicCredentials,)
     _log = Logger()
 
-    def __init__(self, current_model: Callable[[], Model], reactor: Any) -> None:
+    def __init__(self, current_model: Callable[[], Model],
+                 reactor: IConnectingReactor) -> None:
         self._current_model = current_model
         self._reactor = reactor
 
     @inlineCallbacks
-    def requestAvatarId(self, credentials: IBasicCredentials) -> Any:
+    def requestAvatarId(self, credentials: IBasicCredentials
+                        ) -> Generator[Deferred[Any], Any, Principal]:
         settings = snapshot(credentials, self._current_model).auth.imap
         assert settings is not None
         server = settings.server

@@ -5,22 +5,21 @@ The LDAP checker: the directory decides, by a simple bind as the user
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from ldaptor.protocols.ldap.distinguishedname import escape
 from ldaptor.protocols.ldap.ldapclient import LDAPClient
 from ldaptor.protocols.ldap.ldapsyntax import LDAPEntry
-from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials, snapshot
+from smartdiscover.auth.credentials import IBasicCredentials, IPrincipalChecker, snapshot
 from smartdiscover.auth.errors import BackendUnavailable
-from smartdiscover.auth.outbound import bounded, client_tls, connect
+from smartdiscover.auth.outbound import IConnectingReactor, bounded, client_tls, connect
 from smartdiscover.config.address import AddressError, split_address
 from smartdiscover.config.model import LDAPSettings, Model
 from smartdiscover.config.values import xml_safe
@@ -33,7 +32,7 @@ _REJECTED = (ldaperrors.LDAPInvalidCredentials, ldaperrors.LDAPInvalidDNSyntax,
              ldaperrors.LDAPUnwillingToPerform, ldaperrors.LDAPInsufficientAccessRights)
 
 
-@implementer(ICredentialsChecker)
+@implementer(IPrincipalChecker)
 class LDAPChecker:
     """
     Bind as the user: with a DN built from a template, or found by a search
@@ -48,12 +47,14 @@ class LDAPChecker:
     credentialInterfaces = (IBasicCredentials,)
     _log = Logger()
 
-    def __init__(self, current_model: Callable[[], Model], reactor: Any) -> None:
+    def __init__(self, current_model: Callable[[], Model],
+                 reactor: IConnectingReactor) -> None:
         self._current_model = current_model
         self._reactor = reactor
 
     @inlineCallbacks
-    def requestAvatarId(self, credentials: IBasicCredentials) -> Any:
+    def requestAvatarId(self, credentials: IBasicCredentials
+                        ) -> Generator[Deferred[Any], Any, Principal]:
         settings = snapshot(credentials, self._current_model).auth.ldap
         assert settings is not None
         password = credentials.password
@@ -87,7 +88,7 @@ class LDAPChecker:
         return Principal(address, "".join(c for c in display_name if xml_safe(c))[:256])
 
     @inlineCallbacks
-    def _client(self, settings: LDAPSettings) -> Any:
+    def _client(self, settings: LDAPSettings) -> Generator[Deferred[Any], Any, LDAPClient]:
         client = yield connect(settings.server, LDAPClient(), self._reactor)
         if not settings.server.implicit_tls:
             yield bounded(client.startTLS(client_tls(settings.server)), settings.server,
@@ -95,7 +96,8 @@ class LDAPChecker:
         return client
 
     @inlineCallbacks
-    def _find(self, settings: LDAPSettings, address: str) -> Any:
+    def _find(self, settings: LDAPSettings, address: str
+              ) -> Generator[Deferred[Any], Any, str]:
         """
         The one DN whose C{attribute} is C{address}, found as the service
         account; the filter is built as an object, so nothing in the address
@@ -125,7 +127,8 @@ class LDAPChecker:
         return entries[0].dn.getText()
 
     @inlineCallbacks
-    def _bind(self, settings: LDAPSettings, dn: str, password: bytes) -> Any:
+    def _bind(self, settings: LDAPSettings, dn: str, password: bytes
+              ) -> Generator[Deferred[Any], Any, dict[str, list[str]]]:
         """
         Bind as C{dn}; return the entry's display-name attributes.
         """

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
-from smartdiscover.auth.credentials import IBasicCredentials, snapshot
+from smartdiscover.auth.credentials import IBasicCredentials, IPrincipalChecker, snapshot
 from smartdiscover.auth.hashing import verify_password
 from smartdiscover.config.address import AddressError, address_key
 from smartdiscover.config.model import Model
@@ -20,7 +19,7 @@ from smartdiscover.config.principal import Principal
 RunHash = Callable[..., "Deferred[Any]"]
 
 
-@implementer(ICredentialsChecker)
+@implementer(IPrincipalChecker)
 class PasswdChecker:
     """
     Checks credentials against the users of the current model's password file.

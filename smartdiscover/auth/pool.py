@@ -34,7 +34,7 @@ class HashingPool(Service):
         super().startService()
         self._pool.start()
 
-    def stopService(self) -> Any:
+    def stopService(self) -> None:
         self._pool.stop()
         return super().stopService()
 

@@ -86,8 +86,8 @@ def parse_answer(body: bytes) -> Answer:
     except UnsafeXML as e:
         return Answer("invalid", f"not an XML document: {e}")
     if root.tag != f"{{{RESPONSE_2006}}}Autodiscover":
-        return Answer("invalid", f"root element {root.tag} is not Autodiscover in the "
-                      f"{RESPONSE_2006} namespace")
+        return Answer("invalid", f"root element {etree.QName(root).text} is not Autodiscover "
+                      f"in the {RESPONSE_2006} namespace")
     response = _child(root, "Response")
     if response is None:
         return Answer("invalid", "no Response element", problems=tuple(problems))

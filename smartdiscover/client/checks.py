@@ -7,7 +7,7 @@ the answer, so that clients that look in DNS are told the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from smartdiscover.client.answer import Protocol
 from smartdiscover.client.explain import explain
@@ -15,13 +15,15 @@ from smartdiscover.client.report import Report
 from smartdiscover.client.resolve import DNS
 from smartdiscover.client.urls import Ports, host_port, netloc, unusable
 from smartdiscover.config.model import Security
+from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.probes import ProbeResult, Target, probe
 
 if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
 
 # What probes an endpoint: L{probe}, or a stand-in for it.
-Prober = Callable[[Target, Any, "IOpenSSLTrustRoot | None", float], Awaitable[ProbeResult]]
+Prober = Callable[[Target, IProbeReactor, "IOpenSSLTrustRoot | None", float],
+                  Awaitable[ProbeResult]]
 
 # POX Type -> (SRV label for implicit TLS, SRV label for STARTTLS or plain)
 SRV_LABELS = {
@@ -101,7 +103,7 @@ def url_endpoints(protocol: Protocol, ports: Ports, report: Report) -> list[Endp
     return found
 
 
-async def check_endpoints(endpoints: list[Endpoint], report: Report, reactor: Any,
+async def check_endpoints(endpoints: list[Endpoint], report: Report, reactor: IProbeReactor,
                           trust: IOpenSSLTrustRoot | None, timeout: float,
                           seen: set[Target], *, prober: Prober = probe) -> None:
     """

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from OpenSSL import SSL
@@ -15,6 +15,7 @@ from service_identity import VerificationError
 from twisted.internet import error as neterror
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import Cooperator
 from twisted.python.failure import Failure
@@ -33,6 +34,8 @@ from twisted.web.iweb import IResponse
 
 if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
+
+    from smartdiscover.health.conversation import IProbeReactor
 
 MAX_BODY = 1024 * 1024
 USER_AGENT = b"SmartDiscover probe"
@@ -69,11 +72,19 @@ class _Body(Protocol):
         self._size += len(data)
         if self._size > MAX_BODY:
             assert self.transport is not None
-            self.transport.stopProducing()
+            self.stop()
             if not self._done.called:
                 self._done.errback(HTTPError(f"answer longer than {MAX_BODY} bytes"))
             return
         self._parts.append(data)
+
+    def stop(self) -> None:
+        """
+        Read no more of the body.  Its transport is the response's
+        IPushProducer (IResponse.deliverBody), which ITransport does not name.
+        """
+        if self.transport is not None:
+            cast(IPushProducer, self.transport).stopProducing()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._done.called:
@@ -86,16 +97,16 @@ class _Body(Protocol):
 
 def _read(response: IResponse) -> Deferred[bytes]:
     def cancel(d: Deferred[bytes]) -> None:
-        if body.transport is not None:
-            body.transport.stopProducing()
+        body.stop()
     done: Deferred[bytes] = Deferred(cancel)
     body = _Body(done)
     response.deliverBody(body)
     return done
 
 
-async def request(reactor: Any, method: bytes, url: str, trust: IOpenSSLTrustRoot | None,
-                  timeout: float, headers: dict[bytes, bytes] | None = None,
+async def request(reactor: IProbeReactor, method: bytes, url: str,
+                  trust: IOpenSSLTrustRoot | None, timeout: float,
+                  headers: dict[bytes, bytes] | None = None,
                   body: bytes | None = None) -> Reply:
     """
     Send one request; the connection is closed afterwards.
@@ -125,7 +136,7 @@ def _host(url: str) -> str:
         return url
 
 
-def _producer(reactor: Any, body: bytes) -> FileBodyProducer:
+def _producer(reactor: IReactorTime, body: bytes) -> FileBodyProducer:
     """
     C{body} written out on C{reactor}'s clock, not the global reactor's.
     """

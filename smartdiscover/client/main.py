@@ -12,7 +12,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from smartdiscover.client.report import Check, Report, line
 from smartdiscover.client.urls import Ports
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
 
     from smartdiscover.client.steps import Options
+    from smartdiscover.health.conversation import IProbeReactor
+    from smartdiscover.health.probes import Target
 
 
 class UsageError(Exception):
@@ -138,7 +140,7 @@ def _show(check: Check) -> None:
         sys.stdout = open(os.devnull, "w")
 
 
-async def _probe(reactor: Any, options: Options, server: tuple[str, int] | None,
+async def _probe(reactor: IProbeReactor, options: Options, server: tuple[str, int] | None,
                  trust: IOpenSSLTrustRoot | None, as_json: bool) -> None:
     from smartdiscover.client.checks import (
         check_endpoints,
@@ -165,7 +167,7 @@ async def _probe(reactor: Any, options: Options, server: tuple[str, int] | None,
             if endpoint is not None:
                 endpoints.append(endpoint)
             endpoints += url_endpoints(protocol, options.ports, report)
-        seen: set[Any] = set()
+        seen: set[Target] = set()
         await check_endpoints(endpoints, report, reactor, trust, options.timeout, seen)
         extra = await srv_endpoints(found.answer.protocols, domain, lookups, report)
         await check_endpoints(extra, report, reactor, trust, options.timeout, seen)

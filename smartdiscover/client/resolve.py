@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, TimeoutError as DeferredTimeout
@@ -19,11 +19,15 @@ from twisted.internet.interfaces import (
     IAddress,
     IHostnameResolver,
     IHostResolution,
+    IReactorTime,
     IResolutionReceiver,
 )
 from twisted.names import client, dns, error
 from twisted.names.common import ResolverBase
 from zope.interface import implementer
+
+if TYPE_CHECKING:
+    from smartdiscover.health.conversation import IProbeReactor
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def parse_server(text: str) -> tuple[str, int]:
     return str(address), port
 
 
-def make_resolver(server: tuple[str, int] | None, reactor: Any) -> ResolverBase:
+def make_resolver(server: tuple[str, int] | None, reactor: IProbeReactor) -> ResolverBase:
     """
     Ask only C{server} (the hosts file must not hide what it publishes), or
     the system's resolvers and hosts file.
@@ -110,7 +114,7 @@ class DNS:
     once per run.
     """
 
-    def __init__(self, resolver: ResolverBase, reactor: Any, timeout: float) -> None:
+    def __init__(self, resolver: ResolverBase, reactor: IReactorTime, timeout: float) -> None:
         self._resolver = resolver
         self._reactor = reactor
         self._timeout = timeout

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from smartdiscover.client.answer import Answer, parse_answer, request_body
 from smartdiscover.client.checks import Prober
@@ -37,6 +37,8 @@ from smartdiscover.health.probes import Target, probe
 
 if TYPE_CHECKING:
     from twisted.internet._sslverify import IOpenSSLTrustRoot
+
+    from smartdiscover.health.conversation import IProbeReactor
 
 Requester = Callable[..., Awaitable[Reply]]  # the signature of L{request}
 
@@ -94,7 +96,7 @@ class Discovery:
     (L{request}).
     """
 
-    def __init__(self, options: Options, report: Report, lookups: DNS, reactor: Any,
+    def __init__(self, options: Options, report: Report, lookups: DNS, reactor: IProbeReactor,
                  trust: IOpenSSLTrustRoot | None, *, prober: Prober = probe,
                  requester: Requester = request) -> None:
         self._options = options

@@ -51,9 +51,10 @@ def build_auth(section: Mapping[str, str], base: Path, report: Report) -> AuthSe
     if backend == "ldap":
         settings = replace(settings, ldap=_ldap(get, base, report))
     elif backend == "imap":
-        settings = replace(settings, imap=IMAPSettings(
-            server=_server("imap", get, base),
-            login=get("imap_login", values.choice(("address", "local")), "address")))
+        server = _server("imap", get, base)
+        login = get("imap_login", values.choice(("address", "local")), "address")
+        if server is not None:  # else _server reported why: the model is refused
+            settings = replace(settings, imap=IMAPSettings(server=server, login=login))
     return settings
 
 

@@ -88,7 +88,7 @@ def build_catalogue(layer: Layer, https_port: int, report: Report) -> Catalogue 
     urls = {}
     for name in URL_SERVICES:
         convert = _activesync_url if name == "activesync" else values.https_url
-        url = get("urls", name, lambda v, c=convert: c(v, public_hostname))
+        url = get("urls", name, _on_host(convert, public_hostname))
         if url is not None:
             urls[name] = url
     if public_hostname is None:
@@ -155,6 +155,14 @@ def _sip_security(get: Callable[..., Any], settings: Mapping[str, Setting],
                f"transport {transport} does not match security {security.value} "
                "(tls goes with ssl; udp and tcp with none)")
     return security, transport
+
+
+def _on_host(convert: Callable[[str, str | None], str],
+             public_hostname: str | None) -> Callable[[str], str]:
+    """
+    C{convert} for one URL setting, bare paths taken on C{public_hostname}.
+    """
+    return lambda value: convert(value, public_hostname)
 
 
 def _activesync_url(value: str, public_hostname: str | None) -> str:

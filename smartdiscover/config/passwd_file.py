@@ -89,7 +89,7 @@ def parse_passwd_line(line: bytes) -> User:
     except AddressError as e:
         raise ValueError(f"{address!r}: {e}") from None
     password_hash = fields[1]
-    schemes = PASSWORD_SCHEMES
+    schemes: tuple[bytes, ...] = PASSWORD_SCHEMES
     for prefix, introduced in DOVECOT_PREFIXES.items():
         if password_hash.startswith(prefix):
             password_hash, schemes = password_hash[len(prefix):], introduced

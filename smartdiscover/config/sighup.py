@@ -71,7 +71,7 @@ class ReloadOnSignal(Service):
         super().startService()
         self._previous = signal.signal(self._signum, self._handle)
 
-    def stopService(self) -> Any:
+    def stopService(self) -> None:
         signal.signal(self._signum, self._previous or signal.SIG_DFL)
         return super().stopService()
 

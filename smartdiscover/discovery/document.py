@@ -21,9 +21,9 @@ def child(parent: etree._Element, tag: str, text: str | None = None) -> etree._E
     """
     Append C{<tag>text</tag>} to C{parent}, in C{parent}'s namespace.
     """
-    parent_tag = parent.tag
-    if parent_tag[0] == "{":  # "{namespace}Local": reuse the "{namespace}" part
-        tag = parent_tag[:parent_tag.index("}") + 1] + tag
+    parent_tag = parent.tag  # lxml allows bytes or a QName too; ours are text
+    if isinstance(parent_tag, str) and parent_tag[0] == "{":  # "{namespace}Local"
+        tag = parent_tag[:parent_tag.index("}") + 1] + tag  # in the same namespace
     element = etree.SubElement(parent, tag)
     if text is not None:
         element.text = text

@@ -53,7 +53,7 @@ def answer_v2(model: Model, email: str | None, protocol: str | None) -> JSONRepl
     offered = [name for name, key in PROTOCOLS.values() if _url(catalogue, key)]
     spelling, key = PROTOCOLS.get((protocol or "").lower(), (None, None))
     url = _url(catalogue, key) if spelling is not None else None
-    if url is None:
+    if spelling is None or url is None:
         shown = (protocol or "")[:64]
         return _json(400, {
             "ErrorCode": "InvalidProtocol",

@@ -13,7 +13,14 @@ from cryptography import x509
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorPluggableNameResolver,
+    IReactorTCP,
+    IReactorTime,
+    IReactorUDP,
+    IStreamClientEndpoint,
+)
 from twisted.internet.ssl import optionsForClientTLS, platformTrust
 
 from smartdiscover.config.model import Security
@@ -29,13 +36,23 @@ USER_AGENT = "SmartDiscover health probe"
 _CLOSE_GRACE = 1.0  # seconds a polite close may take before the connection is aborted
 
 
+class IProbeReactor(IReactorUDP, IReactorTCP, IReactorTime, IReactorPluggableNameResolver):
+    """
+    What a probe needs of the reactor: L{HostnameEndpoint} resolves, connects
+    over TCP and times out; SIP over UDP resolves and listens itself.
+
+    zope.interface has no intersection type, so this names one, as
+    Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
+    """
+
+
 class Conversation:
     """
     One probe's exchange with one endpoint, under one deadline.
     """
 
-    def __init__(self, target: Target, reactor: Any, trust: IOpenSSLTrustRoot | None,
-                 deadline: float) -> None:
+    def __init__(self, target: Target, reactor: IProbeReactor,
+                 trust: IOpenSSLTrustRoot | None, deadline: float) -> None:
         self.target = target
         self.reactor = reactor
         self._trust = trust
@@ -45,7 +62,7 @@ class Conversation:
         self.tls: Recorder | None = None
         self.peer_host = target.host
         self.session: Session | None = None
-        self.udp: Any = None
+        self.udp: IListeningPort | None = None
         self.http: list[Any] = []
 
     def remaining(self) -> float:

@@ -5,12 +5,11 @@ its body never read.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IProtocol, IProtocolFactory, IStreamClientEndpoint
 from twisted.web.client import URI, Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
@@ -32,12 +31,12 @@ class _Recording:
     """
 
     def __init__(self, endpoint: IStreamClientEndpoint,
-                 record: Callable[[Any], None]) -> None:
+                 record: Callable[[IProtocol], None]) -> None:
         self._endpoint = endpoint
         self._record = record
 
-    def connect(self, factory: Factory) -> Deferred[Any]:
-        def record(protocol: Any) -> Any:
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        def record(protocol: IProtocol) -> IProtocol:
             self._record(protocol)
             return protocol
         return self._endpoint.connect(factory).addCallback(record)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, succeed
@@ -16,8 +16,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from smartdiscover.config.model import Model
+from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.endpoints import EndpointKey, service_key, targets, url_key
 from smartdiscover.health.probes import ProbeResult, Target, probe
+
+if TYPE_CHECKING:  # the interface is not exported by twisted.internet.ssl
+    from twisted.internet._sslverify import IOpenSSLTrustRoot
 
 Probe = Callable[..., "Deferred[ProbeResult]"]
 
@@ -53,18 +57,18 @@ class HealthMonitor(Service):
 
     _log = Logger()
 
-    def __init__(self, current_model: Callable[[], Model], reactor: Any,
+    def __init__(self, current_model: Callable[[], Model], reactor: IProbeReactor,
                  run_probe: Probe = probe) -> None:
         self._current_model = current_model
         self._reactor = reactor
         self._probe = run_probe
         self.statuses: dict[EndpointKey, EndpointStatus] = {}
         self.down: frozenset[EndpointKey] = frozenset()
-        self.trust: Any | None = None
+        self.trust: IOpenSSLTrustRoot | None = None
         self.rounds = 0
         self._listeners: list[Callable[[], None]] = []
         self._loop: LoopingCall | None = None
-        self._running: Deferred[None] | None = None
+        self._running: Deferred[list[tuple[bool, None]]] | None = None
         self._again = False  # a reload came during a round: another round after it
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -77,7 +81,7 @@ class HealthMonitor(Service):
         super().startService()
         self._schedule(self._current_model().health.interval)
 
-    def stopService(self) -> Any:
+    def stopService(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         return super().stopService()
@@ -95,7 +99,7 @@ class HealthMonitor(Service):
         else:
             self.check_all()
 
-    def reloaded(self, trust: Any | None) -> None:
+    def reloaded(self, trust: IOpenSSLTrustRoot | None) -> None:
         """
         The configuration changed: new trust, new interval, and a round now
         (the endpoints may be new).
@@ -130,8 +134,7 @@ class HealthMonitor(Service):
         # Assigned before the callback is added: a round whose probes all
         # answer at once finishes (and clears _running) inside addCallback.
         self._running = d = DeferredList(probes, consumeErrors=True)
-        d.addCallback(self._finished, model)
-        return d
+        return d.addCallback(self._finished, model)
 
     def _record(self, result: ProbeResult, key: EndpointKey) -> None:
         status = self.statuses.get(key)

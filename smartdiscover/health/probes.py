@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
 from smartdiscover.config.model import Security
-from smartdiscover.health.conversation import Conversation
+from smartdiscover.health.conversation import Conversation, IProbeReactor
 from smartdiscover.health.https import https
 from smartdiscover.health.mail import imap, pop3, smtp
 from smartdiscover.health.session import Unexpected
@@ -82,7 +82,7 @@ class ProbeResult:
     detail: str | None = None  # "HTTP 401", "220 mail.example.test ESMTP"
 
 
-def probe(target: Target, reactor: Any, trust: IOpenSSLTrustRoot | None = None,
+def probe(target: Target, reactor: IProbeReactor, trust: IOpenSSLTrustRoot | None = None,
           timeout: float = 10.0) -> Deferred[ProbeResult]:
     """
     Probe C{target} within C{timeout} seconds, verifying TLS against
@@ -112,8 +112,8 @@ class _Probe:
     opened is closed before the verdict is handed back.
     """
 
-    def __init__(self, target: Target, reactor: Any, trust: IOpenSSLTrustRoot | None,
-                 timeout: float) -> None:
+    def __init__(self, target: Target, reactor: IProbeReactor,
+                 trust: IOpenSSLTrustRoot | None, timeout: float) -> None:
         self._target = target
         self._reactor = reactor
         self._trust = trust

@@ -9,8 +9,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnectionCreator
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IOpenSSLClientConnectionCreator,
+    ITLSTransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -67,6 +71,11 @@ class Session(Protocol):
     One client connection read reply by reply: a read waits until the
     buffer holds a complete reply as its parser defines it.
     """
+
+    # Narrower than Protocol's ITransport | None: a TCP connection that
+    # STARTTLS upgrades, or TLS from the first byte, whose wrapper provides
+    # its TCP transport's interfaces.
+    transport: ITLSTransport | None
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -135,7 +144,7 @@ class Session(Protocol):
         if d is not None:
             d.callback(None)
 
-    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.gone = True
         self._stop(reason)
         waiting, self._closed = self._closed, []

@@ -11,8 +11,14 @@ import secrets
 from typing import Any
 
 from twisted.internet import error as neterror
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHostResolution,
+    IResolutionReceiver,
+)
 from twisted.internet.protocol import DatagramProtocol
 from zope.interface import implementer
 
@@ -43,7 +49,7 @@ class _Datagrams(DatagramProtocol):
 
     def __init__(self) -> None:
         self.reply: Deferred[bytes] = Deferred()
-        self.resend: Any = None
+        self.resend: IDelayedCall | None = None
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         if self.reply.called:
@@ -80,7 +86,8 @@ class _Addresses:
         pass
 
     def addressResolved(self, address: IAddress) -> None:
-        self._found.append(address.host)  # type: ignore[attr-defined]
+        assert isinstance(address, (IPv4Address, IPv6Address))  # what name resolution gives
+        self._found.append(address.host)
 
     def resolutionComplete(self) -> None:
         if self.result.called:  # cancelled by the deadline
@@ -120,6 +127,7 @@ async def sip(c: Conversation) -> None:
     s = await c.connect(tls=transport == "tls")
     assert s.transport is not None
     local = s.transport.getHost()
+    assert isinstance(local, (IPv4Address, IPv6Address))  # TCP, or TLS over it
     request = _options(c, transport.upper(), local.host, local.port)
     reply = await c.ask(s, request, _sip_reply, "the OPTIONS reply")
     c.detail = text(reply)
@@ -136,7 +144,8 @@ async def _sip_udp(c: Conversation) -> None:
                                                transportSemantics="UDP")
         address = await receiver.result
     datagrams = _Datagrams()
-    c.udp = c.reactor.listenUDP(0, datagrams, interface="::" if ":" in address else "")
+    c.udp = c.reactor.listenUDP(0, datagrams, interface="::" if ":" in address else "",
+                                maxPacketSize=8192)  # the reactors' default
     assert datagrams.transport is not None
     datagrams.transport.connect(address, t.port)
     local = datagrams.transport.getHost()
@@ -158,7 +167,7 @@ def _send(c: Conversation, datagrams: _Datagrams, request: bytes, interval: floa
     """
     try:
         assert datagrams.transport is not None
-        datagrams.transport.write(request)
+        datagrams.transport.write(request, None)  # to the connected address
     except OSError as e:
         datagrams.fail(e)
         return

@@ -15,10 +15,24 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable, cast
+
+if TYPE_CHECKING:  # for type checking only: a worker imports Twisted late
+    from twisted.application.service import MultiService
+    from twisted.internet.interfaces import IReactorFDSet, IReactorSocket
+
+    from smartdiscover.answering import IAnsweringReactor
+
+    class IWorkerReactor(IAnsweringReactor, IReactorSocket, IReactorFDSet):
+        """
+        What a worker needs of the reactor: the answering stack's, the
+        inherited socket's and standard I/O's.  zope.interface has no
+        intersection type, so this names one; no reactor declares it.
+        """
 
 
-def build_worker(path: Path, reactor: Any, gone: Callable[[], None]) -> Any:
+def build_worker(path: Path, reactor: IWorkerReactor,
+                 gone: Callable[[], None]) -> MultiService:
     """
     The service tree of a worker for the configuration at C{path}.
 
@@ -39,11 +53,13 @@ def build_worker(path: Path, reactor: Any, gone: Callable[[], None]) -> Any:
     model = load(path)
     tls = load_server_tls(model.https.certificate, model.https.private_key)
     top = MultiService()
-    answering = build_answering(path, model, tls, reactor, lambda: top.running)
+    answering = build_answering(path, model, tls, reactor, lambda: bool(top.running))
     ReloadOnSignal(answering.store.reload, reactor).setServiceParent(top)
     answering.hashing.setServiceParent(top)
-    StandardIO(WorkerGuardLink(answering.guard, gone), stdin=0, stdout=GUARD_FD,
-               reactor=reactor)
+    # Workers are POSIX only: mypy sees the win32 StandardIO, which lacks
+    # the descriptors that twisted.internet.stdio's POSIX one takes.
+    StandardIO(WorkerGuardLink(answering.guard, gone), stdin=0,  # type: ignore[call-arg]
+               stdout=GUARD_FD, reactor=reactor)
     AdoptedPort(SOCKET_FD, answering.https, reactor).setServiceParent(top)
     answering.monitor.setServiceParent(top)
     return top
@@ -83,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     try:
-        service = build_worker(args.config, reactor, gone)
+        # Typed as a few common interfaces only; the installed (POSIX)
+        # reactor provides all of IWorkerReactor's.
+        service = build_worker(args.config, cast("IWorkerReactor", reactor), gone)
     except (ConfigError, TLSFilesError) as e:
         log.error("worker {index}: invalid configuration\n{error}", index=args.index,
                   error=str(e))

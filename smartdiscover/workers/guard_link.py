@@ -13,10 +13,12 @@ network and the counter from the address itself.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Callable
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
 
 from smartdiscover.auth.guard import Guard, GuardEvent
 
@@ -71,7 +73,7 @@ class WorkerGuardLink(LineReceiver):
     delimiter = b"\n"
     MAX_LENGTH = MAX_LINE
 
-    def __init__(self, guard: Guard, gone: Any) -> None:
+    def __init__(self, guard: Guard, gone: Callable[[], None]) -> None:
         self._guard = guard
         self._gone = gone
         guard.on_event(self._send)
@@ -87,5 +89,5 @@ class WorkerGuardLink(LineReceiver):
         # Never from our first process; dropping the link would stop us.
         _log.warn("guard event ignored: over {size} bytes", size=MAX_LINE)
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._gone()

@@ -10,11 +10,18 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IListeningPort,
+    IProcessTransport,
+    IProtocolFactory,
+    IReactorProcess,
+    IReactorSocket,
+    IReactorTime,
+)
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger, eventFromJSON
 from twisted.python.failure import Failure
@@ -35,6 +42,16 @@ PRIVATE_ENVIRONMENT = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN
                        "LISTEN_PID", "LISTEN_FDNAMES")
 
 
+class IPoolReactor(IReactorSocket, IReactorProcess, IReactorTime):
+    """
+    What L{WorkerPool} needs of the reactor: it adopts the first socket,
+    spawns the workers and times their restarts and stops.
+
+    zope.interface has no intersection type, so this names one, as
+    Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
+    """
+
+
 class WorkerPool(Service):
     """
     @ivar processes: the running workers by index (1 to N-1; the first
@@ -44,7 +61,7 @@ class WorkerPool(Service):
     _log = Logger(namespace="smartdiscover.workers")
 
     def __init__(self, interface: str, port: int, backlog: int, count: int,
-                 factory: IProtocolFactory, config: Path, reactor: Any,
+                 factory: IProtocolFactory, config: Path, reactor: IPoolReactor,
                  executable: str = sys.executable, guard: Guard | None = None) -> None:
         self._interface = interface
         self._port_number = port
@@ -58,16 +75,17 @@ class WorkerPool(Service):
         self._sockets: list[socket.socket] = []
         self._port: IListeningPort | None = None
         self._delays: dict[int, float] = {}
-        self._restarts: dict[int, Any] = {}
+        self._restarts: dict[int, IDelayedCall] = {}
         self._ended: dict[int, Deferred[None]] = {}
-        self.processes: dict[int, Any] = {}
+        self.processes: dict[int, IProcessTransport] = {}
 
     def privilegedStartService(self) -> None:
         self._sockets = shared_listening_sockets(self._interface, self._port_number,
                                                  self._backlog, self._count)
         first = self._sockets[0]
-        self._port = self._reactor.adoptStreamPort(first.fileno(), first.family,
-                                                   self._factory)
+        # Twisted annotates a ServerFactory; any IProtocolFactory will do.
+        self._port = self._reactor.adoptStreamPort(
+            first.fileno(), first.family, self._factory)  # type: ignore[arg-type]
         super().privilegedStartService()
 
     def startService(self) -> None:
@@ -84,18 +102,20 @@ class WorkerPool(Service):
         for process in self.processes.values():
             process.signalProcess("HUP")
 
-    def stopService(self) -> Deferred[Any]:
+    def stopService(self) -> Deferred[None]:
         super().stopService()
         for call in self._restarts.values():
             call.cancel()
         self._restarts.clear()
-        waits = [self._port.stopListening()] if self._port is not None else []
+        waits: list[Deferred[None]] = []
+        stopped = self._port.stopListening() if self._port is not None else None
+        if stopped is not None:
+            waits.append(stopped)
         for index, process in list(self.processes.items()):
             waits.append(self._ended[index])
             process.signalProcess("TERM")
             kill = self._reactor.callLater(STOP_GRACE, _kill, process)
-            self._ended[index].addBoth(lambda result, kill=kill: kill.active()
-                                       and kill.cancel())
+            self._ended[index].addBoth(_disarm, kill)
         return DeferredList(waits).addBoth(lambda _: self._close_sockets())
 
     def _close_sockets(self) -> None:
@@ -153,7 +173,15 @@ class WorkerPool(Service):
             ended.callback(None)
 
 
-def _kill(process: Any) -> None:
+def _disarm(_: object, kill: IDelayedCall) -> None:
+    """
+    The worker ended within its grace: no SIGKILL.
+    """
+    if kill.active():
+        kill.cancel()
+
+
+def _kill(process: IProcessTransport) -> None:
     try:
         process.signalProcess("KILL")
     except Exception:  # it ended meanwhile

@@ -11,10 +11,9 @@ being refused.
 from __future__ import annotations
 
 import socket
-from typing import Any
-
 from twisted.application.service import Service
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorSocket
 
 
 def shared_listening_sockets(interface: str, port: int, backlog: int,
@@ -50,21 +49,22 @@ class AdoptedPort(Service):
     down as file descriptor C{fd}.
     """
 
-    def __init__(self, fd: int, factory: IProtocolFactory, reactor: Any) -> None:
+    def __init__(self, fd: int, factory: IProtocolFactory, reactor: IReactorSocket) -> None:
         self._fd = fd
         self._factory = factory
         self._reactor = reactor
-        self._port: Any = None
+        self._port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
         inherited = socket.socket(fileno=self._fd)
         try:
-            self._port = self._reactor.adoptStreamPort(self._fd, inherited.family,
-                                                       self._factory)
+            # Twisted annotates a ServerFactory; any IProtocolFactory will do.
+            self._port = self._reactor.adoptStreamPort(
+                self._fd, inherited.family, self._factory)  # type: ignore[arg-type]
         finally:
             inherited.close()  # the reactor holds its own duplicate
         super().privilegedStartService()
 
-    def stopService(self) -> Any:
+    def stopService(self) -> Deferred[None] | None:
         super().stopService()
         return self._port.stopListening() if self._port is not None else None
