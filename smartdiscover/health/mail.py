@@ -10,7 +10,15 @@ import re
 
 from smartdiscover.config.model import Security
 from smartdiscover.health.conversation import Conversation
-from smartdiscover.health.session import Parser, Unexpected, excerpt, expect, line, text
+from smartdiscover.health.session import (
+    Parser,
+    Session,
+    Unexpected,
+    excerpt,
+    expect,
+    line,
+    text,
+)
 from smartdiscover.health.starttls import starttls
 
 _EHLO = b"EHLO smartdiscover.invalid\r\n"
@@ -68,11 +76,20 @@ async def smtp(c: Conversation) -> None:
     s.send(b"QUIT\r\n")
 
 
-async def imap(c: Conversation) -> None:
+async def _greeted(c: Conversation, expected: bytes) -> Session:
+    """
+    Connect and read a one-line greeting that must start with C{expected}
+    (IMAP and POP3); the greeting becomes the probe's detail.
+    """
     s = await c.connect()
     greeting = await c.ask(s, None, line, "the greeting")
     c.detail = text(greeting)
-    expect(greeting, b"* OK", "greeting")
+    expect(greeting, expected, "greeting")
+    return s
+
+
+async def imap(c: Conversation) -> None:
+    s = await _greeted(c, b"* OK")
     if c.target.security is Security.STARTTLS:
         await starttls(c, s, b"a1 STARTTLS\r\n", _tagged(b"a1"), b"A1 OK")
     reply = await c.ask(s, b"a2 CAPABILITY\r\n", _tagged(b"a2"), "the CAPABILITY reply")
@@ -81,10 +98,7 @@ async def imap(c: Conversation) -> None:
 
 
 async def pop3(c: Conversation) -> None:
-    s = await c.connect()
-    greeting = await c.ask(s, None, line, "the greeting")
-    c.detail = text(greeting)
-    expect(greeting, b"+OK", "greeting")
+    s = await _greeted(c, b"+OK")
     if c.target.security is Security.STARTTLS:
         await starttls(c, s, b"STLS\r\n", line, b"+OK", name="STLS")
     # The QUIT reply proves the (upgraded) channel works end to end.
