@@ -30,7 +30,7 @@ import dns.rdatatype
 from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import DEMO_PASSWORD, write_config
+from tests.helpers import DEMO_PASSWORD, build_ini, write_config
 from tests.integration import SynchronousTestCase
 from tests.integration.service import RunningService, free_port, free_udp_port
 
@@ -38,35 +38,20 @@ HEALTHY = "127.0.0.2"  # where the greeter listens
 BROKEN = "127.0.0.1"  # the same port here refuses connections
 WAIT = 15.0  # seconds all waits of the test may take together
 
-CONFIG = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test
-https = ssl:{https_port}:interface=127.0.0.1:privateKey=tls/server.key:certKey=tls/server.crt
-dns = 127.0.0.1:{dns_port}
-ttl = 1
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = {broken}, {healthy}
-port = {imap_port}
-security = none
-
-[health]
-interval = 1
-timeout = 1
-grace = 1
-advertise_unhealthy = no
-
-[dns]
-rrl_rate = 0
-
-[hosts]
-mail.example.test = 127.0.0.1
-"""
+# The minimal file on loopback with IMAP alone, on a broken and a healthy
+# host, checked every second; a str.format template of the ports and hosts.
+CONFIG = build_ini({
+    "server": {"https": "ssl:{https_port}:interface=127.0.0.1:"
+                        "privateKey=tls/server.key:certKey=tls/server.crt",
+               "dns": "127.0.0.1:{dns_port}"},
+    "imap": {"host": "{broken}, {healthy}", "port": "{imap_port}", "security": "none"},
+    "pop3": None,
+    "smtp": None,
+    "urls": None,
+    "health": {"interval": "1", "timeout": "1", "grace": "1", "advertise_unhealthy": "no"},
+    "dns": {"rrl_rate": "0"},
+    "hosts": {"mail.example.test": "127.0.0.1"},
+})
 
 POX_NS = {"a": "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"}
 POX_REQUEST = (

@@ -36,7 +36,7 @@ from twisted.web.server import Request, Site
 
 from smartdiscover import cli
 from smartdiscover.web.devcert import create_development_certificate
-from tests.helpers import DEMO_HASH, DEMO_PASSWORD, write_config
+from tests.helpers import DEMO_HASH, DEMO_PASSWORD, build_ini, write_config
 from tests.integration import TestCase
 from tests.integration.service import PROJECT_ROOT, RunningService, free_port, free_udp_port
 
@@ -45,39 +45,20 @@ ADDRESS = "demo@example.test"
 PATH = "/autodiscover/autodiscover.xml"
 RUN_TIMEOUT = 30.0
 
-SERVICE_INI = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test
-https = ssl:{https}:interface=127.0.0.1:privateKey=tls/server.key:certKey=tls/server.crt
-{listeners}
-ttl = 1
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = mail.example.test
-port = {imap}
-security = ssl
-
-[urls]
-; Paths the service itself answers, so the advertised URLs work (401, 200).
-ews = /autodiscover/autodiscover.xml
-webclient = /health/live
-
-[dns]
-mx = 10 mail.example.test
-rrl_rate = 0
-
-[hosts]
-mail.example.test = 127.0.0.1
-example.test = 127.0.0.1
-
-[redirectAddr]
-old@example.test = demo@example.test
-"""
+# The minimal file on loopback with IMAP alone, a str.format template of
+# the https and IMAP ports; the URLs are paths the service itself answers,
+# so the advertised URLs work (401, 200).
+SERVICE_INI = build_ini({
+    "server": {"https": "ssl:{https}:interface=127.0.0.1:"
+                        "privateKey=tls/server.key:certKey=tls/server.crt"},
+    "imap": {"port": "{imap}"},
+    "pop3": None,
+    "smtp": None,
+    "urls": {"ews": "/autodiscover/autodiscover.xml", "webclient": "/health/live"},
+    "dns": {"mx": "10 mail.example.test", "rrl_rate": "0"},
+    "hosts": {"mail.example.test": "127.0.0.1", "example.test": "127.0.0.1"},
+    "redirectAddr": {"old@example.test": "demo@example.test"},
+})
 PASSWD = "".join(f"{user}:{DEMO_HASH}\n" for user in (ADDRESS, "old@example.test"))
 
 SETTINGS = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -247,17 +228,17 @@ class ProbeCommandTestCase(TestCase):
         certificate for C{certificate_names} instead of the default one.
         """
         https = free_port()
-        listeners = []
+        listeners: dict[str, str] = {}
         if dns_port is not None:
-            listeners.append(f"dns = 127.0.0.1:{dns_port}")
+            listeners["dns"] = f"127.0.0.1:{dns_port}"
         if http_port is not None:
-            listeners.append(f"http = tcp:{http_port}:interface=127.0.0.1")
+            listeners["http"] = f"tcp:{http_port}:interface=127.0.0.1"
         directory = self.directory / "service"
         if certificate_names is not None:
             create_development_certificate(directory / "tls" / "server.crt",
                                            directory / "tls" / "server.key", certificate_names)
-        config = write_config(directory, SERVICE_INI.format(
-            https=https, imap=imap_port, listeners="\n".join(listeners)),
+        config = write_config(directory, build_ini(
+            {"server": listeners}, base=SERVICE_INI.format(https=https, imap=imap_port)),
             passwd=PASSWD)
         service = RunningService(config, https)
         self.addCleanup(service.stop)

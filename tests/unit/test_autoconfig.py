@@ -32,7 +32,7 @@ from smartdiscover.discovery.autoconfig import render_autoconfig
 from smartdiscover.discovery.signing import Signer
 from smartdiscover.web.site import SmartSite
 from smartdiscover.web.tree import build_resource_tree
-from tests.helpers import DEMO_HASH, DEMO_PASSWORD, write_config
+from tests.helpers import DEMO_HASH, DEMO_PASSWORD, build_ini, write_config
 from tests.unit.test_http_endpoints import basic, raw_request
 from tests.unit.test_web import (
     PEER,
@@ -49,42 +49,23 @@ PLACEHOLDER = "%EMAILADDRESS%"
 DISPLAY_NAME = "Quentin Zyxwvutsrq"
 ORG_DISPLAY_NAME = "Oriana Qwertzuiop"
 
-SITE_INI = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test, example.org
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-ttl = 1
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = mail.example.test
-security = ssl
-
-[pop3]
-host = mail.example.test
-security = starttls
-
-[smtp]
-host = mail.example.test
-port = 587
-security = starttls
-
-[urls]
-activesync = https://mail.example.test/Microsoft-Server-ActiveSync
-webclient = https://mail.example.test/webmail/
-caldav = https://mail.example.test/dav/calendars/
-carddav = https://mail.example.test/dav/contacts/
-
-[domain:example.org]
-server.public_hostname = mail.example.org
-imap.host = imap.example.org
-urls.caldav = https://dav.example.org/caldav/
-urls.carddav = https://dav.example.org:8843/carddav/
-"""
+# The minimal file with a second domain, ActiveSync and DAV instead of
+# EWS; example.org has its own public host, IMAP host and DAV URLs.
+SITE_INI = build_ini({
+    "server": {"domains": "example.test, example.org"},
+    "urls": {
+        "ews": None,
+        "activesync": "https://mail.example.test/Microsoft-Server-ActiveSync",
+        "caldav": "https://mail.example.test/dav/calendars/",
+        "carddav": "https://mail.example.test/dav/contacts/",
+    },
+    "domain:example.org": {
+        "server.public_hostname": "mail.example.org",
+        "imap.host": "imap.example.org",
+        "urls.caldav": "https://dav.example.org/caldav/",
+        "urls.carddav": "https://dav.example.org:8843/carddav/",
+    },
+})
 
 SITE_PASSWD = (f"demo@example.test:{DEMO_HASH}:::{DISPLAY_NAME}\n"
                f"olga@example.org:{DEMO_HASH}:::{ORG_DISPLAY_NAME}\n")

@@ -25,30 +25,17 @@ from smartdiscover.config.model import (
     SocketService,
     TCPListener,
 )
-from tests.helpers import MINIMAL_INI, edit, write_config
-
-# [server] and [auth] of the minimal file (HTTPS on port 8443), no services.
-CORE_INI = MINIMAL_INI[: MINIMAL_INI.index("[imap]")]
+from tests.helpers import CORE_INI, build_ini, edit, write_config
 
 # Three served domains; IMAP and POP3 hosts default to the public host name,
 # SMTP has an explicit host, EWS an absolute URL.
-MULTI_INI = CORE_INI.replace(
-    "domains = example.test", "domains = example.test, example.org, example.net"
-) + """\
-[imap]
-security = ssl
-
-[pop3]
-security = starttls
-
-[smtp]
-host = smtp.example.test
-port = 587
-security = starttls
-
-[urls]
-ews = https://mail.example.test/EWS/Exchange.asmx
-"""
+MULTI_INI = build_ini({
+    "server": {"domains": "example.test, example.org, example.net"},
+    "imap": {"host": None},
+    "pop3": {"host": None},
+    "smtp": {"host": "smtp.example.test"},
+    "urls": {"webclient": None},
+})
 
 ORG = "domain:example.org"
 AUTODISCOVER = "/autodiscover/autodiscover.xml"

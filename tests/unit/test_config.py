@@ -24,11 +24,8 @@ from smartdiscover.config.address import (
 from smartdiscover.config.loader import MAX_CONFIG_BYTES
 from smartdiscover.config.model import Model, Security, SocketService, TCPListener
 from smartdiscover.config.sighup import ReloadOnSignal
-from tests.helpers import DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, edit, write_config
+from tests.helpers import CORE_INI, DEMO_HASH, DEMO_PASSWORD, MINIMAL_INI, edit, write_config
 from tests.helpers import run_synchronously
-
-# [server] and [auth] of the minimal file, without any service or URL.
-CORE_INI = MINIMAL_INI[: MINIMAL_INI.index("[imap]")]
 
 ARGON2_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
 

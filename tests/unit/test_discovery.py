@@ -24,7 +24,7 @@ from smartdiscover.discovery.outlook import render_error, render_settings
 from smartdiscover.discovery.splice import UserTemplates
 from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.request import CACHED_BODY_SIZE, InvalidRequest, parse_request
-from tests.helpers import DEMO_HASH, MINIMAL_INI, edit, write_config
+from tests.helpers import CORE_INI, DEMO_HASH, MINIMAL_INI, edit, write_config
 
 # Namespaces spelled out here, independently of the code under test.
 RESPONSE_2006 = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
@@ -45,9 +45,6 @@ WEBCLIENT_URL = "https://mail.example.test/webmail/"
 LEGACY_DN_PREFIX = ("/o=Example/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)"
                     "/cn=Recipients/cn=")
 
-# Everything of MINIMAL_INI up to the first service section: [server] and [auth].
-HEAD = MINIMAL_INI.split("[imap]")[0]
-
 # A parser for reading our own output; it never fetches or expands anything.
 READER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
@@ -57,10 +54,10 @@ def make_ini(services: str, ttl: int = 1, auth: str = "") -> str:
     MINIMAL_INI's [server] and [auth] sections (with C{ttl} and extra
     C{auth} keys) followed by C{services}.
     """
-    head = HEAD.replace("ttl = 1\n", f"ttl = {ttl}\n")
+    head = edit("ttl = 1\n", f"ttl = {ttl}\n", CORE_INI)
     if auth:
-        head = head.replace("passwd_file = users.passwd\n",
-                            f"passwd_file = users.passwd\n{auth}\n")
+        head = edit("passwd_file = users.passwd\n", f"passwd_file = users.passwd\n{auth}\n",
+                    head)
     return head + services
 
 

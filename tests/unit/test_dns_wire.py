@@ -31,7 +31,7 @@ from smartdiscover.config import load
 from smartdiscover.dns.server import build_zones
 from smartdiscover.dns.table import Table
 from smartdiscover.dns.wire import Response, respond
-from tests.helpers import write_config
+from tests.helpers import build_ini, write_config
 
 # One name with 60 IPv6 addresses: about 1.7 kB of AAAA, more than any UDP
 # limit; one with 30: about 0.9 kB, between 512 and 1232 bytes.
@@ -40,73 +40,39 @@ MID = [f"2001:db8:3::{i:x}" for i in range(1, 31)]
 
 # Every service, two served domains (other.test overrides the securities,
 # the SIP transport and the public host name), [dns] and [hosts].
-ZONE_INI = f"""\
-[server]
-public_hostname = mail.example.test
-domains = example.test, other.test
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-dns = 127.0.0.1:8053
-ttl = 1
-
-[dns]
-ttl = 300
-nameservers = ns1.example.test, ns.elsewhere.net
-hostmaster = admin@example.test
-mx = 10 mx.example.test, 20 mx.backup.net
-
-[hosts]
-mail.example.test = 192.0.2.10, 2001:db8::10
-ns1.example.test = 192.0.2.53
-mx.example.test = 192.0.2.25, 2001:db8::25
-chat.example.test = 192.0.2.20
-sip.example.test = 2001:db8::5060
-dav.example.test = 192.0.2.80
-mail.other.test = 198.51.100.10
-big.example.test = {", ".join(BIG)}
-mid.example.test = {", ".join(MID)}
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = mail.example.test
-port = 993
-security = ssl
-
-[pop3]
-host = mail.example.test
-security = starttls
-
-[smtp]
-host = mail.example.test
-security = ssl
-
-[xmpp]
-host = chat.example.test
-security = starttls
-server_port = 5269
-
-[sip]
-host = sip.example.test
-transport = tls
-
-[urls]
-activesync = /Microsoft-Server-ActiveSync
-ews = /EWS/Exchange.asmx
-caldav = https://dav.example.test/caldav/
-carddav = https://dav.example.test:8843/carddav/
-
-[domain:other.test]
-server.public_hostname = mail.other.test
-imap.security = starttls
-imap.port = 143
-smtp.security = starttls
-smtp.port = 587
-xmpp.security = ssl
-sip.transport = udp
-sip.security = none
-"""
+ZONE_INI = build_ini({
+    "server": {"domains": "example.test, other.test", "dns": "127.0.0.1:8053"},
+    "dns": {"ttl": "300", "nameservers": "ns1.example.test, ns.elsewhere.net",
+            "hostmaster": "admin@example.test", "mx": "10 mx.example.test, 20 mx.backup.net"},
+    "hosts": {
+        "mail.example.test": "192.0.2.10, 2001:db8::10",
+        "ns1.example.test": "192.0.2.53",
+        "mx.example.test": "192.0.2.25, 2001:db8::25",
+        "chat.example.test": "192.0.2.20",
+        "sip.example.test": "2001:db8::5060",
+        "dav.example.test": "192.0.2.80",
+        "mail.other.test": "198.51.100.10",
+        "big.example.test": ", ".join(BIG),
+        "mid.example.test": ", ".join(MID),
+    },
+    "imap": {"port": "993"},
+    "smtp": {"port": None, "security": "ssl"},
+    "xmpp": {"host": "chat.example.test", "security": "starttls", "server_port": "5269"},
+    "sip": {"host": "sip.example.test", "transport": "tls"},
+    "urls": {"activesync": "/Microsoft-Server-ActiveSync", "ews": "/EWS/Exchange.asmx",
+             "webclient": None, "caldav": "https://dav.example.test/caldav/",
+             "carddav": "https://dav.example.test:8843/carddav/"},
+    "domain:other.test": {
+        "server.public_hostname": "mail.other.test",
+        "imap.security": "starttls",
+        "imap.port": "143",
+        "smtp.security": "starttls",
+        "smtp.port": "587",
+        "xmpp.security": "ssl",
+        "sip.transport": "udp",
+        "sip.security": "none",
+    },
+})
 
 NOERROR, FORMERR, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 3, 4, 5
 BADVERS = 16

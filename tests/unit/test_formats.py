@@ -28,7 +28,7 @@ from smartdiscover.config import Model, load
 from smartdiscover.discovery.answer import Reply, answer_autodiscover
 from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.v2 import answer_v2
-from tests.helpers import DEMO_HASH, MINIMAL_INI, write_config
+from tests.helpers import DEMO_HASH, MINIMAL_INI, build_ini, edit, write_config
 
 # Namespaces spelled out here, independently of the code under test.
 RESPONSE_2006 = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
@@ -47,62 +47,33 @@ NOW = datetime(2025, 3, 4, 21, 25, 4, 889708, tzinfo=timezone.utc)
 # A parser for reading our own output; it never fetches or expands anything.
 READER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
-HEAD = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-ttl = 2
-{server_extra}
-[auth]
-backend = passwd
-passwd_file = users.passwd
-"""
-
-# One socket service of every kind, every security mode among them, and
-# every URL service (PROTOCOLS.md section 6.3, issue 3 section 1).
-SERVICES = """
-[imap]
-host = imap.example.test
-security = ssl
-
-[pop3]
-host = pop.example.test
-security = starttls
-
-[smtp]
-host = smtp.example.test
-port = 587
-security = starttls
-
-[xmpp]
-host = chat.example.test
-security = starttls
-
-[sip]
-host = sip.example.test
-transport = tls
-
-[urls]
-activesync = https://mail.example.test/Microsoft-Server-ActiveSync
-ews = https://mail.example.test/EWS/Exchange.asmx
-webclient = https://mail.example.test/webmail/
-syncml = https://mail.example.test/syncml/
-webdav = https://mail.example.test/webdav/
-caldav = https://dav.example.test/caldav/
-carddav = https://dav.example.test/carddav/
-freebusy = https://mail.example.test/freebusy/
-ical = https://mail.example.test/ical/
-webadmin = https://admin.example.test/admin/
-install = https://mail.example.test/install/
-antispam = https://mail.example.test/antispam/
-sms = https://mail.example.test/sms/
-teamchat = https://chat.example.test/teamchat/
-collaboration = https://mail.example.test/collaboration/
-"""
-
-FULL_INI = HEAD.format(server_extra="") + SERVICES
-NO_EXTENSIONS_INI = HEAD.format(server_extra="pox_extensions = no\n") + SERVICES
+# The minimal file with TTL 2 and one socket service of every kind on a
+# host of its own, every security mode among them, and every URL service
+# (PROTOCOLS.md section 6.3, issue 3 section 1).
+FULL_INI = build_ini({
+    "server": {"ttl": "2"},
+    "imap": {"host": "imap.example.test"},
+    "pop3": {"host": "pop.example.test"},
+    "smtp": {"host": "smtp.example.test"},
+    "xmpp": {"host": "chat.example.test", "security": "starttls"},
+    "sip": {"host": "sip.example.test", "transport": "tls"},
+    "urls": {
+        "activesync": "https://mail.example.test/Microsoft-Server-ActiveSync",
+        "syncml": "https://mail.example.test/syncml/",
+        "webdav": "https://mail.example.test/webdav/",
+        "caldav": "https://dav.example.test/caldav/",
+        "carddav": "https://dav.example.test/carddav/",
+        "freebusy": "https://mail.example.test/freebusy/",
+        "ical": "https://mail.example.test/ical/",
+        "webadmin": "https://admin.example.test/admin/",
+        "install": "https://mail.example.test/install/",
+        "antispam": "https://mail.example.test/antispam/",
+        "sms": "https://mail.example.test/sms/",
+        "teamchat": "https://chat.example.test/teamchat/",
+        "collaboration": "https://mail.example.test/collaboration/",
+    },
+})
+NO_EXTENSIONS_INI = build_ini({"server": {"pox_extensions": "no"}}, base=FULL_INI)
 
 URL_TYPES = {
     "ACTIVESYNC": "https://mail.example.test/Microsoft-Server-ActiveSync",
@@ -130,61 +101,32 @@ PARTNER_URL = "https://autodiscover.partner.example/autodiscover/autodiscover.xm
 
 # Two served domains; example.org overrides the public host name, every
 # socket host and two URLs.  ActiveSync exists for example.org only.
-MULTI_INI = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test, example.org
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-redirect_domains = partner.example
-ttl = 1
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = imap.example.test
-security = ssl
-
-[pop3]
-host = pop.example.test
-security = ssl
-
-[smtp]
-host = smtp.example.test
-security = starttls
-
-[xmpp]
-host = chat.example.test
-
-[urls]
-ews = https://mail.example.test/EWS/Exchange.asmx
-webclient = /webmail/
-
-[domain:example.org]
-server.public_hostname = mail.example.org
-imap.host = imap.example.org
-pop3.host = pop.example.org
-smtp.host = smtp.example.org
-xmpp.host = chat.example.org
-urls.ews = /EWS/Exchange.asmx
-urls.activesync = /Microsoft-Server-ActiveSync
-
-[redirectAddr]
-moved@example.test = demo@example.org
-
-[redirectUrl]
-away@example.test = https://autodiscover.partner.example/autodiscover/autodiscover.xml
-"""
+MULTI_INI = build_ini({
+    "server": {"domains": "example.test, example.org", "redirect_domains": "partner.example"},
+    "imap": {"host": "imap.example.test"},
+    "pop3": {"host": "pop.example.test", "security": "ssl"},
+    "smtp": {"host": "smtp.example.test", "port": None},
+    "xmpp": {"host": "chat.example.test"},
+    "urls": {"webclient": "/webmail/"},
+    "domain:example.org": {
+        "server.public_hostname": "mail.example.org",
+        "imap.host": "imap.example.org",
+        "pop3.host": "pop.example.org",
+        "smtp.host": "smtp.example.org",
+        "xmpp.host": "chat.example.org",
+        "urls.ews": "/EWS/Exchange.asmx",
+        "urls.activesync": "/Microsoft-Server-ActiveSync",
+    },
+    "redirectAddr": {"moved@example.test": "demo@example.org"},
+    "redirectUrl": {"away@example.test": PARTNER_URL},
+})
 
 MULTI_PASSWD = "".join(
     f"{principal.address}:{DEMO_HASH}:::{principal.display_name}\n"
     for principal in (DEMO, ORG_DEMO, MOVED, AWAY))
 
-ONLY_IMAP_INI = HEAD.format(server_extra="") + """
-[imap]
-host = mail.example.test
-"""
+ONLY_IMAP_INI = build_ini({"server": {"ttl": "2"}, "imap": {"security": None}},
+                          only=("server", "auth", "imap"))
 
 
 def request(email: str | None, schema: str | None = RESPONSE_2006A,
@@ -389,9 +331,9 @@ class FullCataloguePOXTests(FormatTestCase):
         transport itself is no Protocol child outside the strict mode
         (PROTOCOLS.md section 6.3, SIP row); XMPP with ssl uses 5223.
         """
-        ini = FULL_INI.replace("transport = tls", "transport = udp").replace(
-            "[xmpp]\nhost = chat.example.test\nsecurity = starttls",
-            "[xmpp]\nhost = chat.example.test\nsecurity = ssl")
+        ini = edit("[xmpp]\nhost = chat.example.test\nsecurity = starttls",
+                   "[xmpp]\nhost = chat.example.test\nsecurity = ssl",
+                   edit("transport = tls", "transport = udp", FULL_INI))
         account = self.account(ini)
         sip = self.fields(self.protocol(account, "SIP"))
         self.assertEqual((sip["Port"], sip["SSL"], sip["Encryption"]), ("5060", "off", "None"))

@@ -69,49 +69,24 @@ from smartdiscover.web.health import HealthResource
 from smartdiscover.web.metrics import MetricsResource
 from smartdiscover.web.routing import CaseInsensitiveResource
 from smartdiscover.web.site import SmartSite
-from tests.helpers import write_config
+from tests.helpers import build_ini, edit, write_config
 from tests.unit.test_web import RecordingTransport, Response, parse_responses
 
-INI = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test, example.org
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-dns = 127.0.0.1:5353
-ttl = 1
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = a.example.test, b.example.test
-security = ssl
-
-[smtp]
-host = mail.example.test
-port = 587
-security = starttls
-
-[urls]
-ews = https://mail.example.test/EWS/Exchange.asmx
-caldav = https://dav.example.test/caldav/
-
-[domain:example.org]
-server.public_hostname = mail.example.org
-imap.host = imap.example.org
-urls.ews = https://mail.example.org/EWS/Exchange.asmx
-
-[health]
-{health}
-[hosts]
-mail.example.test = 192.0.2.10
-a.example.test = 192.0.2.1
-b.example.test = 192.0.2.2
-dav.example.test = 192.0.2.40
-mail.example.org = 192.0.2.20
-imap.example.org = 192.0.2.21
-"""
+# The minimal file with a second domain, the DNS responder, two IMAP
+# hosts, no POP3, EWS and CalDAV; {health} is the [health] section's body.
+INI = build_ini({
+    "server": {"domains": "example.test, example.org", "dns": "127.0.0.1:5353"},
+    "imap": {"host": "a.example.test, b.example.test"},
+    "pop3": None,
+    "urls": {"webclient": None, "caldav": "https://dav.example.test/caldav/"},
+    "domain:example.org": {"server.public_hostname": "mail.example.org",
+                           "imap.host": "imap.example.org",
+                           "urls.ews": "https://mail.example.org/EWS/Exchange.asmx"},
+    "health": "{health}",
+    "hosts": {"mail.example.test": "192.0.2.10", "a.example.test": "192.0.2.1",
+              "b.example.test": "192.0.2.2", "dav.example.test": "192.0.2.40",
+              "mail.example.org": "192.0.2.20", "imap.example.org": "192.0.2.21"},
+})
 
 # The endpoints of INI as the monitor, /health and /metrics name them.
 IMAP_A = "imap://a.example.test:993"
@@ -405,8 +380,8 @@ class TargetsTests(SynchronousTestCase):
         A URL with a port is probed on that port.
         (issue 7 section 1: every advertised endpoint.)
         """
-        ini = INI.replace("caldav = https://dav.example.test/caldav/",
-                          "caldav = https://dav.example.test:8443/caldav/")
+        ini = edit("caldav = https://dav.example.test/caldav/",
+                   "caldav = https://dav.example.test:8443/caldav/", INI)
         found = targets(load_ini(self.mktemp(), ini=ini))
         self.assertEqual(found[url_key("https://dav.example.test:8443/caldav/")].port, 8443)
 
@@ -544,14 +519,15 @@ class MonitorTests(_MonitorTestCase):
         reload that adds endpoints has them probed at once.
         (issue 7 section 1: on an interval and after every reload.)
         """
-        empty = (INI.replace("[imap]\nhost = a.example.test, b.example.test\n"
-                             "security = ssl\n", "")
-                 .replace("[smtp]\nhost = mail.example.test\nport = 587\n"
-                          "security = starttls\n", "")
-                 .replace("ews = https://mail.example.test/EWS/Exchange.asmx\n"
-                          "caldav = https://dav.example.test/caldav/\n", "")
-                 .replace("imap.host = imap.example.org\n"
-                          "urls.ews = https://mail.example.org/EWS/Exchange.asmx\n", ""))
+        empty = INI
+        for advertised in ("[imap]\nhost = a.example.test, b.example.test\nsecurity = ssl\n",
+                           "[smtp]\nhost = mail.example.test\nport = 587\n"
+                           "security = starttls\n",
+                           "ews = https://mail.example.test/EWS/Exchange.asmx\n"
+                           "caldav = https://dav.example.test/caldav/\n",
+                           "imap.host = imap.example.org\n"
+                           "urls.ews = https://mail.example.org/EWS/Exchange.asmx\n"):
+            empty = edit(advertised, "", empty)
         self.start(ini=empty)
         self.turn()
         self.assertEqual((self.monitor.rounds, self.probe.calls), (1, []))
@@ -568,9 +544,9 @@ class MonitorTests(_MonitorTestCase):
         """
         self.start()
         self.turn()
-        self.model = load_ini(self.mktemp(), POLICY, INI.replace(
-            "host = a.example.test, b.example.test", "host = c.example.test")
-            .replace("b.example.test = 192.0.2.2", "c.example.test = 192.0.2.3"))
+        self.model = load_ini(self.mktemp(), POLICY, edit(
+            "b.example.test = 192.0.2.2", "c.example.test = 192.0.2.3",
+            edit("host = a.example.test, b.example.test", "host = c.example.test", INI)))
         trust = object()
         self.probe.calls.clear()
         self.monitor.reloaded(trust)
@@ -599,8 +575,8 @@ class MonitorTests(_MonitorTestCase):
         self.turn()
         self.turn(120)
         self.assertEqual(self.monitor.down, frozenset({KEY_A}))
-        self.model = load_ini(self.mktemp(), POLICY, INI.replace(
-            "host = a.example.test, b.example.test", "host = b.example.test"))
+        self.model = load_ini(self.mktemp(), POLICY, edit(
+            "host = a.example.test, b.example.test", "host = b.example.test", INI))
         self.monitor.reloaded(None)
         self.turn()
         self.assertEqual(self.monitor.down, frozenset())
@@ -630,9 +606,10 @@ class MonitorTests(_MonitorTestCase):
         """
         self.probe.hold()
         self.start("interval = 0\n")
-        self.model = load_ini(self.mktemp(), "interval = 0\n", INI.replace(
-            "host = a.example.test, b.example.test", "host = a.example.test, c.example.test")
-            .replace("b.example.test = 192.0.2.2", "c.example.test = 192.0.2.3"))
+        self.model = load_ini(self.mktemp(), "interval = 0\n", edit(
+            "b.example.test = 192.0.2.2", "c.example.test = 192.0.2.3",
+            edit("host = a.example.test, b.example.test",
+                 "host = a.example.test, c.example.test", INI)))
         self.monitor.reloaded(None)
         while self.probe.held:
             self.probe.release()

@@ -324,7 +324,8 @@ class DatagramClock(Clock):
         super().__init__()
         self.peer = peer
 
-    def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "") -> Wire:
+    def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "",
+                  maxPacketSize: int = 8192) -> Wire:
         wire = Wire(self.peer)
         protocol.makeConnection(wire)
         return wire

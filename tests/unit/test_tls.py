@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 from twisted.trial.unittest import SynchronousTestCase
 
 from smartdiscover.config import load
@@ -236,10 +236,33 @@ class LoadServerTLSTests(TLSFilesMixin, SynchronousTestCase):
         certificate, key = self.files()
         other, _ = self.files(["intermediate.example.test"])
         certificate.write_bytes(certificate.read_bytes() + other.read_bytes())
+        passed: list[tuple[str, object]] = []
+
+        def recording(name: str) -> Callable[..., None]:
+            original = getattr(SSL.Context, name)
+
+            def record(context: SSL.Context, argument: object) -> None:
+                passed.append((name, argument))
+                original(context, argument)
+            return record
+
+        for name in ("use_certificate", "use_privatekey", "add_extra_chain_cert"):
+            self.patch(SSL.Context, name, recording(name))
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)
             tls = load_server_tls(certificate, key)
             tls.options.getContext()
+        self.assertEqual([name for name, _ in passed],
+                         ["use_certificate", "use_privatekey", "add_extra_chain_cert"])
+        (_, leaf), (_, private), (_, extra) = passed
+        self.assertNotIsInstance(leaf, crypto.X509)
+        self.assertNotIsInstance(extra, crypto.X509)
+        self.assertNotIsInstance(private, crypto.PKey)
+        self.assertEqual([leaf, extra], [_certificate(certificate), _certificate(other)])
+        self.assertIsInstance(private, ec.EllipticCurvePrivateKey)
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.assertEqual(private.public_key().public_bytes(*spki),  # type: ignore[attr-defined]
+                         leaf.public_key().public_bytes(*spki))  # type: ignore[attr-defined]
 
     def test_key_of_another_certificate(self) -> None:
         """

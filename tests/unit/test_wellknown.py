@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import IResource
 
 from smartdiscover.config import Model
-from tests.helpers import DEMO_PASSWORD, edit
+from tests.helpers import DEMO_PASSWORD, build_ini, edit
 from tests.unit.test_autoconfig import SITE_INI, SiteFixture
 from tests.unit.test_http_endpoints import basic, raw_request
 from tests.unit.test_web import SECURITY_HEADERS, Connection, Response
@@ -26,22 +26,14 @@ THREE_DOMAINS_INI = edit("domains = example.test, example.org",
                          "domains = example.test, example.org, example.net", SITE_INI)
 
 # No DAV in the main sections; example.org alone offers CalDAV.
-NO_DAV_INI = """\
-[server]
-public_hostname = mail.example.test
-domains = example.test, example.org
-https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt
-
-[auth]
-backend = passwd
-passwd_file = users.passwd
-
-[imap]
-host = mail.example.test
-
-[domain:example.org]
-urls.caldav = https://dav.example.org/caldav/
-"""
+NO_DAV_INI = build_ini({
+    "server": {"domains": "example.test, example.org", "ttl": None},
+    "imap": {"security": None},
+    "pop3": None,
+    "smtp": None,
+    "urls": None,
+    "domain:example.org": {"urls.caldav": "https://dav.example.org/caldav/"},
+})
 
 PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                  b'<propfind xmlns="DAV:"><prop><current-user-principal/></prop></propfind>')
