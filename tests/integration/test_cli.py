@@ -1,21 +1,18 @@
 """
-Tests for the C{smartdiscover} administration command, L{smartdiscover.cli}.
+C{smartdiscover check-config} run as a process, as administrators run it:
+exit status and output (the in-memory half is L{tests.unit.test_cli}).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 
-import smartdiscover
 from tests.helpers import write_config
 from tests.integration import SynchronousTestCase
 
-# The checkout: the directory that holds the smartdiscover package.
-CHECKOUT = Path(smartdiscover.__file__).resolve().parent.parent
-from tests.unit.test_cli import broken_ini
+from tests.unit.test_cli import CHECKOUT, broken_ini
 
 
 class CheckConfigProcessTests(SynchronousTestCase):

@@ -1,9 +1,8 @@
 """
-Listening behind HAProxy (C{haproxy:} in front of a listener): the PROXY
-protocol v2 header parsed before TLS (L{smartdiscover.web.proxy}), the
-client address it names reaching the guard and the log in the real
-service, hostile headers dropped, and two instances behind Debian's real
-haproxy with the configuration docs/scaling.md shows.
+The real service behind HAProxy: the client address from the PROXY v2
+header reaching the guard and the log, hostile headers dropped, and two
+instances behind Debian's haproxy with the configuration docs/scaling.md
+shows (the header parser alone is L{tests.unit.test_haproxy}).
 """
 
 from __future__ import annotations
@@ -25,8 +24,14 @@ from tests.integration import SynchronousTestCase
 from tests.integration.service import RunningService, free_port
 from tests.integration.test_service import REQUEST, basic, post_status
 
-HTTPS = "https = ssl:8443:privateKey=tls/server.key:certKey=tls/server.crt"
-from tests.unit.test_haproxy import documented_haproxy_config, ipv6_loopback, proxy_header, raw_header, replace_once
+from tests.unit.test_haproxy import (
+    HTTPS,
+    documented_haproxy_config,
+    ipv6_loopback,
+    proxy_header,
+    raw_header,
+    replace_once,
+)
 
 HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 

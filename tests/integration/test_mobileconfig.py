@@ -1,13 +1,7 @@
 """
-Tests for Apple configuration profiles (PROTOCOLS.md section 8; issue 4
-sections 2 and 5):
-
-- L{render_profile}, parsed with plistlib;
-- L{Signer}: CMS SignedData verified with the openssl command-line tool
-  against the certificate (a subprocess; no network);
-- C{GET /mobileconfig} over the real site stack (L{SmartSite} over a
-  L{StringTransport} and a L{Clock}; no sockets, no global reactor), behind
-  Basic authentication (SECURITY.md section 3.3).
+Apple profiles signed for real: the CMS SignedData checked with the
+openssl command-line tool against the certificate, and C{GET /mobileconfig}
+over the site stack (rendering alone is L{tests.unit.test_mobileconfig}).
 """
 
 from __future__ import annotations
@@ -22,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from twisted.trial.unittest import SkipTest
 
-from smartdiscover.config.model import Security, SocketService
 from smartdiscover.discovery.mobileconfig import render_profile
 from smartdiscover.config.principal import Principal
 from smartdiscover.discovery.signing import Signer
@@ -33,30 +26,26 @@ from tests.helpers import DEMO_PASSWORD
 from tests.unit.test_autoconfig import (
     DISPLAY_NAME,
     SiteFixture,
-    catalogue,
 )
 from tests.unit.test_http_endpoints import basic
 from tests.unit.test_web import CHALLENGE, Response
 
-PROFILE_TYPE = b"application/x-apple-aspen-config"
-MAIL = "com.apple.mail.managed"
-EAS = "com.apple.eas.account"
-CALDAV = "com.apple.caldav.account"
-CARDDAV = "com.apple.carddav.account"
-# DER of the OID 1.2.840.113549.1.7.2, id-signedData (RFC 5652 section 5.1).
-SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 
-DEMO = Principal("demo@example.test", "Demo User")
-IMAP = SocketService("imap", "imap.example.test", 993, Security.SSL)
-POP3 = SocketService("pop3", "pop.example.test", 995, Security.SSL)
-SMTP = SocketService("smtp", "smtp.example.test", 587, Security.STARTTLS)
-URLS = {
-    "activesync": "https://eas.example.test/Microsoft-Server-ActiveSync",
-    "caldav": "https://dav.example.test/caldav/",
-    "carddav": "https://cards.example.test:8843/carddav/",
-}
-FULL = catalogue((IMAP, POP3, SMTP), **URLS)
-from tests.unit.test_mobileconfig import all_uuids, load_profile, make_certificate, payloads, walk, write_pair
+from tests.unit.test_mobileconfig import (
+    CALDAV,
+    CARDDAV,
+    DEMO,
+    FULL,
+    MAIL,
+    PROFILE_TYPE,
+    SIGNED_DATA_OID,
+    all_uuids,
+    load_profile,
+    make_certificate,
+    payloads,
+    walk,
+    write_pair,
+)
 
 
 class OpenSSLMixin:

@@ -1,6 +1,7 @@
 """
-C{[server] workers = N}: processes sharing the HTTPS port through
-SO_REUSEPORT, their supervision and their logs.
+C{[server] workers = N} in the real service: processes sharing the HTTPS
+port, replaced when they die, stopping with the first one, and counting
+failures towards one guard (the pool alone is L{tests.unit.test_workers}).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from pathlib import Path
 
 from tests.helpers import PROJECT_ROOT, edit, write_config
 from tests.integration import SynchronousTestCase
+from tests.unit.test_workers import WAIT
 from tests.integration.service import RunningService, free_port
 from tests.integration.test_service import basic, post_status
-
-AUTHORIZATION = basic("demo@example.test", "demo-password")
-WAIT = 30.0
 
 AUTHORIZATION = basic("demo@example.test", "demo-password")
 
@@ -40,7 +39,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
-
 
 
 class WorkersServiceTests(SynchronousTestCase):
