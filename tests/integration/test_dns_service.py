@@ -10,11 +10,16 @@ bucket, 127.0.1.1 is another network.
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
+import shutil
 import socket
 import struct
+import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import dns.edns
 import dns.exception
@@ -120,50 +125,101 @@ def header(data: bytes) -> tuple[int, int, int, int, int, int]:
     return struct.unpack_from("!HHHHHH", data)
 
 
+def render_ini(https_port: int, dns_port: int, options: dict[str, Any],
+               imap_port: int = 993) -> str:
+    """
+    The service's configuration, with C{options} (rrl_rate, rrl_slip and
+    extra [dns] lines) in the [dns] section.
+    """
+    return CONFIG.format(
+        https_port=https_port, dns_port=dns_port, imap_port=imap_port,
+        ttl=TTL, medium=aaaa_list(MEDIUM, "1"), big=aaaa_list(BIG, "2"),
+        dns=(f"rrl_rate = {options['rrl_rate']}\nrrl_slip = {options['rrl_slip']}\n"
+             + options["dns"]))
+
+
+def wait_dns(dns_port: int) -> None:
+    """
+    Wait until the responder answers over UDP (from a network of its
+    own, so no test's rate-limiting bucket is touched).  UDP and TCP
+    are bound in the same start-up step, before the reactor answers
+    anything, so TCP is listening too; no TCP connection is used,
+    so none is still counted against a per-source cap.
+    """
+    deadline = time.monotonic() + 10
+    query = dns.message.make_query("example.test", "SOA")
+    while True:
+        try:
+            dns.query.udp(query, LOOPBACK, timeout=0.2, port=dns_port,
+                          source=READINESS_SOURCE)
+            return
+        except (OSError, dns.exception.Timeout):
+            if time.monotonic() > deadline:
+                raise
+
+
+# TCP states (include/net/tcp_states.h) of a connection the responder has
+# not closed yet, so still counts against its caps: queued for accept or
+# accepted (ESTABLISHED, SYN_RECV) or closed by the client only (CLOSE_WAIT).
+OPEN_STATES = {"01", "03", "08"}
+
+
+def open_dns_connections(dns_port: int) -> list[str]:
+    """
+    The remote ends of the TCP connections to 127.0.0.1:C{dns_port} the
+    responder still holds open, from /proc/net/tcp.
+    """
+    local = f"0100007F:{dns_port:04X}"
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return [row[2] for row in rows if row[1] == local and row[3] in OPEN_STATES]
+
+
 class _ResponderTestCase(SynchronousTestCase):
     """
-    One twistd process per test, its DNS responder on a free loopback port.
+    A twistd process with its DNS responder on a free loopback port: one per
+    test (L{start}), or one per class (L{_SharedResponderTestCase}).
     """
+
+    directory: Path
+    https_port: int
+    dns_port: int
+    options: dict[str, Any]
+    config: Path
+    service: RunningService
 
     def start(self, rrl_rate: int = 0, rrl_slip: int = 2, imap_port: int = 993,
               dns: str = "") -> None:
+        """
+        Start this test's own service, stopped when the test ends.
+        """
         self.directory = Path(self.mktemp()).absolute()
-        self.https_port = free_port()
-        self.dns_port = free_udp_port()
-        while self.dns_port == self.https_port:
-            self.dns_port = free_udp_port()
-        self.options = {"rrl_rate": rrl_rate, "rrl_slip": rrl_slip, "dns": dns}
-        self.config = write_config(self.directory, self.ini(imap_port))
-        self.service = RunningService(self.config, self.https_port)
-        self.addCleanup(self.service.stop)
-        self._wait_dns()
+        self.launch(self, self.directory, self.addCleanup, rrl_rate=rrl_rate,
+                    rrl_slip=rrl_slip, imap_port=imap_port, dns=dns)
+
+    @staticmethod
+    def launch(on: Any, directory: Path, stop_later: Callable[[Callable[[], object]], None],
+               rrl_rate: int = 0, rrl_slip: int = 2, imap_port: int = 993,
+               dns: str = "") -> None:
+        """
+        Start twistd with its configuration in C{directory} and set its
+        ports, options, configuration path and L{RunningService} on C{on}
+        (a test, or a test class).  C{stop_later} gets the service's C{stop}
+        as soon as the process runs, so one that never answers is stopped.
+        """
+        on.https_port = free_port()
+        on.dns_port = free_udp_port()
+        while on.dns_port == on.https_port:
+            on.dns_port = free_udp_port()
+        on.options = {"rrl_rate": rrl_rate, "rrl_slip": rrl_slip, "dns": dns}
+        on.config = write_config(directory,
+                                 render_ini(on.https_port, on.dns_port, on.options, imap_port))
+        on.service = RunningService(on.config, on.https_port)
+        stop_later(on.service.stop)
+        wait_dns(on.dns_port)
 
     def ini(self, imap_port: int = 993) -> str:
-        options = self.options
-        return CONFIG.format(
-            https_port=self.https_port, dns_port=self.dns_port, imap_port=imap_port,
-            ttl=TTL, medium=aaaa_list(MEDIUM, "1"), big=aaaa_list(BIG, "2"),
-            dns=(f"rrl_rate = {options['rrl_rate']}\nrrl_slip = {options['rrl_slip']}\n"
-                 + options["dns"]))
-
-    def _wait_dns(self) -> None:
-        """
-        Wait until the responder answers over UDP (from a network of its
-        own, so no test's rate-limiting bucket is touched).  UDP and TCP
-        are bound in the same start-up step, before the reactor answers
-        anything, so TCP is listening too; no TCP connection is used,
-        so none is still counted against a per-source cap.
-        """
-        deadline = time.monotonic() + 10
-        query = dns.message.make_query("example.test", "SOA")
-        while True:
-            try:
-                dns.query.udp(query, LOOPBACK, timeout=0.2, port=self.dns_port,
-                              source=READINESS_SOURCE)
-                return
-            except (OSError, dns.exception.Timeout):
-                if time.monotonic() > deadline:
-                    raise
+        return render_ini(self.https_port, self.dns_port, self.options, imap_port)
 
     def udp(self, name: str, rdtype: str | int, source: str | None = None,
             **kwargs: object) -> dns.message.Message:
@@ -249,14 +305,110 @@ class _ResponderTestCase(SynchronousTestCase):
         self.assertIsNone(self.service.process.poll(), log)
 
 
-class RecordTests(_ResponderTestCase):
+class _SharedResponderTestCase(_ResponderTestCase):
+    """
+    One twistd process for all the tests of a class, started with
+    C{service_options} (the keyword arguments of L{_ResponderTestCase.start}),
+    for tests that only query it: none reloads it, edits its configuration or
+    uses up a rate-limiting bucket.  Each test starts, as on a fresh service,
+    with no TCP connection of an earlier test still counted against the caps.
+
+    The service is started in C{setUpClass} and stopped in C{tearDownClass},
+    but trial's suites never call those (its C{TestSuite.run} replaces the
+    standard library's, which does), so this class calls them: C{setUp}
+    calls C{setUpClass} when the class has no running service, and the last
+    test still to run of those loaded calls C{tearDownClass} in a cleanup, so
+    a failure to stop counts as that test's error.  A single test run alone
+    gets a service of its own; a run cut short stops it at exit.
+    """
+
+    service_options: ClassVar[dict[str, Any]] = {}
+    _loaded: ClassVar[set[str]] = set()  # the test methods loaded in this process
+    _waiting: ClassVar[set[str]] = set()  # those the running service has not served yet
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._loaded = set()
+        cls._waiting = set()
+
+    def __init__(self, methodName: str = "runTest") -> None:
+        super().__init__(methodName)
+        type(self)._loaded.add(methodName)
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """
+        Start the class's service, in a directory of its own under the
+        current (trial's temporary) directory; if anything fails, stop
+        what was started and remove the directory.
+        """
+        try:
+            cls.directory = Path(tempfile.mkdtemp(prefix=f"{cls.__name__}-",
+                                                  dir=os.getcwd())).absolute()
+            cls.launch(cls, cls.directory, lambda stop: None, **cls.service_options)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        cls._waiting = set(cls._loaded)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """
+        Stop the class's service (if it runs) and remove its directory (if
+        made); doing nothing the second time.
+        """
+        service = cls.__dict__.get("service")
+        directory = cls.__dict__.get("directory")
+        cls._waiting = set()
+        try:
+            if service is not None:
+                del cls.service
+                service.stop()
+        finally:
+            if directory is not None:
+                del cls.directory
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def setUp(self) -> None:
+        cls = type(self)
+        if "service" not in cls.__dict__:
+            cls.setUpClass()
+        cls._waiting.discard(self._testMethodName)
+        if not cls._waiting:
+            self.addCleanup(cls.tearDownClass)
+        self.wait_connections_closed()
+
+    def wait_connections_closed(self, timeout: float = 10.0) -> None:
+        """
+        Until the responder holds no TCP connection open, so that none of
+        an earlier test (closed by the client, the close not yet seen by the
+        server) takes a place under tcp_per_source.
+        """
+        deadline = time.monotonic() + timeout
+        while remaining := open_dns_connections(self.dns_port):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"DNS connections still open: {remaining}")
+            time.sleep(0.01)
+
+
+def _stop_shared_services(classes: list[type[_SharedResponderTestCase]]) -> None:
+    """
+    At exit, stop the services of a run cut short (its last test never ran).
+    """
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        cls.tearDownClass()
+
+
+atexit.register(_stop_shared_services, [_SharedResponderTestCase])
+
+
+class RecordTests(_SharedResponderTestCase):
     """
     Every record type the zone publishes (PROTOCOLS.md 9.2-9.7), answered
     authoritatively (AA=1) and never recursively (RA=0; SECURITY.md 6.2).
     """
-
-    def setUp(self) -> None:
-        self.start()
 
     def test_mail_srv(self) -> None:
         """
@@ -407,15 +559,12 @@ class RecordTests(_ResponderTestCase):
         self.assert_log_clean()
 
 
-class SizeTests(_ResponderTestCase):
+class SizeTests(_SharedResponderTestCase):
     """
     UDP answers never exceed 512 bytes without EDNS, min(payload, 1232)
     with it; otherwise TC=1 with only the question, and the same query over
     TCP gets the whole answer (SECURITY.md 6.1, issue 5 section 2).
     """
-
-    def setUp(self) -> None:
-        self.start()
 
     def raw(self, name: str, **kwargs: object) -> tuple[bytes, dns.message.Message]:
         query = dns.message.make_query(name, "AAAA", **kwargs)
@@ -489,14 +638,11 @@ class SizeTests(_ResponderTestCase):
         self.assert_log_clean()
 
 
-class ProtocolTests(_ResponderTestCase):
+class ProtocolTests(_SharedResponderTestCase):
     """
     What an authoritative-only server must answer to queries it does not
     serve (SECURITY.md 6.1, 6.2).
     """
-
-    def setUp(self) -> None:
-        self.start()
 
     def assert_refused(self, response: dns.message.Message) -> None:
         self.assertEqual(response.rcode(), dns.rcode.REFUSED)
@@ -709,14 +855,13 @@ class ProtocolTests(_ResponderTestCase):
         return replies
 
 
-class TCPTests(_ResponderTestCase):
+class TCPTests(_SharedResponderTestCase):
     """
     DNS over TCP: RFC 7766 framing, the idle timeout and the cap on
     connections per source address (SECURITY.md 6.3).
     """
 
-    def setUp(self) -> None:
-        self.start(dns="tcp_idle = 1\ntcp_per_source = 2\n")
+    service_options = {"dns": "tcp_idle = 1\ntcp_per_source = 2\n"}
 
     def query_over(self, s: socket.socket, name: str, rdtype: str) -> dns.message.Message:
         query = dns.message.make_query(name, rdtype)
@@ -783,6 +928,8 @@ class ReloadTests(_ResponderTestCase):
     """
     SIGHUP rebuilds the zone and swaps it in; a broken file keeps the old
     zone, byte for byte (SECURITY.md 7; issue 5 section 4).
+
+    A service per test: each rewrites the configuration and reloads it.
     """
 
     def setUp(self) -> None:
@@ -828,6 +975,9 @@ class RateLimitTests(_ResponderTestCase):
     Response rate limiting per /24 with slip (SECURITY.md 6.1; issue 5
     section 2): a burst from one network is mostly dropped or slipped,
     another network and TCP are still answered.
+
+    A service per test: a burst empties the buckets of the networks it
+    comes from, and the bound on full answers counts on a full bucket.
     """
 
     RATE = 5
