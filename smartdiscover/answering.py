@@ -116,7 +116,7 @@ def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: IAnswerin
     _log_connection_caps(limits)
     connections = {"http": limits}
     metrics = Metrics()
-    for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor),
+    for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor, current),
                    connection_metrics(connections)):
         metrics.add_source(source)
 

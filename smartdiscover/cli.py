@@ -17,16 +17,19 @@ from typing import Sequence, TextIO
 from smartdiscover.auth.hashing import hash_password
 from smartdiscover.client.main import add_arguments as add_probe_arguments
 from smartdiscover.client.main import run as run_probe
-from smartdiscover.config import ConfigError, load
+from smartdiscover.config import ConfigError, ConfigProblem, load
 from smartdiscover.config.address import AddressError, normalize_domain
-from smartdiscover.config.hostname import rename_host
+from smartdiscover.config.hostname import hosts_entries, mentions, rename_host
 from smartdiscover.config.passwd_file import set_password
+from smartdiscover.config.public import port_warnings
 from smartdiscover.config.model import Model
 
 
 def check_config(path: str) -> int:
     """
     Print every problem of the file at C{path}; 0 when there are none.
+    Warnings (settings that load but that clients will not use) are
+    printed too, and do not change the status.
     """
     try:
         model = load(path)
@@ -34,6 +37,9 @@ def check_config(path: str) -> int:
         for problem in e.problems:
             print(problem, file=sys.stderr)
         return 1
+    for key, message in port_warnings(model):
+        print(ConfigProblem(str(model.source), "server", key, f"warning: {message}"),
+              file=sys.stderr)
     print(f"{model.source}: OK ({len(model.domains)} domain(s), {len(model.users)} user(s))")
     return 0
 
@@ -41,7 +47,8 @@ def check_config(path: str) -> int:
 def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
     """
     Rename the public host name (or C{old}) to C{new} in every host field
-    and URL, print the diff, and write the file only if the result is valid.
+    and URL and in its [hosts] entry (L{rename_host}), print the diff, and
+    write the file only if the result is valid.
     """
     config = Path(path)
     try:
@@ -69,6 +76,17 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         sys.stdout.write(line)
+    entries = hosts_entries(text)
+    if old != new and old in entries and new in entries:
+        print(f"note: [hosts] already has an entry for {new}: it and the entry for {old} "
+              f"are kept as they are (remove the one for {old} once nothing needs it)",
+              file=sys.stderr)
+    left = mentions(renamed, old) if old != new else []
+    if left:
+        print(f"note: {old} is still named where it is no host field, left as written:",
+              file=sys.stderr)
+        for number, line in left:
+            print(f"  line {number}: {line}", file=sys.stderr)
     try:
         model = _validate(config, renamed)
     except ConfigError as e:
@@ -190,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("path")
     rename = commands.add_parser(
-        "set-hostname", help="rename the public host name in every host field and URL")
+        "set-hostname",
+        help="rename the public host name in every host field and URL, and its [hosts] entry")
     rename.add_argument("new", metavar="NEW")
     rename.add_argument("--config", default="etc/sd.ini", metavar="PATH")
     rename.add_argument("--from", dest="old", metavar="OLD",

@@ -15,10 +15,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 
+from smartdiscover.auth.guard import OUTCOMES
+from smartdiscover.health.endpoints import EndpointKey, advertised, targets
 from smartdiscover.health.probes import days_left
 
 if TYPE_CHECKING:
     from smartdiscover.auth.guard import Guard
+    from smartdiscover.config.model import Model
     from smartdiscover.config.store import ConfigStore
     from smartdiscover.connections import ConnectionLimits
     from smartdiscover.health.monitor import HealthMonitor
@@ -123,10 +126,15 @@ def store_metrics(store: ConfigStore) -> Callable[[], Iterator[Metric]]:
 
 def guard_metrics(guard: Guard) -> Callable[[], Iterator[Metric]]:
     def collect() -> Iterator[Metric]:
-        outcomes = CounterMetricFamily("smartdiscover_auth",
-                                       "Authentication outcomes.", labels=["outcome"])
-        for outcome, count in sorted(guard.outcomes.items()):
-            outcomes.add_metric([outcome], count)
+        outcomes = CounterMetricFamily(
+            "smartdiscover_auth",
+            "Logins by outcome: success, failure (a wrong password counted), repeated (a wrong "
+            "password seen before, not counted again), throttled (refused by a lock), "
+            "malformed, busy, unavailable, error.", labels=["outcome"])
+        # Every outcome from the start, at 0 until it happens: a rate or an
+        # alert on one needs no first occurrence to exist.
+        for outcome in (*OUTCOMES, *sorted(set(guard.outcomes) - set(OUTCOMES))):
+            outcomes.add_metric([outcome], guard.outcomes[outcome])
         yield outcomes
         yield CounterMetricFamily("smartdiscover_auth_verifications",
                                   "Password checks that reached the user store.",
@@ -165,7 +173,9 @@ def dns_metrics(zones: Any) -> Callable[[], Iterator[Metric]]:
 
     def collect() -> Iterator[Metric]:
         queries = CounterMetricFamily("smartdiscover_dns_responses",
-                                      "DNS responses by rcode.", labels=["rcode"])
+                                      "DNS responses by rcode (UDP and TCP), counted before "
+                                      "rate limiting: those it dropped or slipped are in "
+                                      "smartdiscover_dns_rrl_total too.", labels=["rcode"])
         for rcode, count in sorted(zones.rcodes.items()):
             queries.add_metric([names.get(rcode, str(rcode))], count)
         yield queries
@@ -180,7 +190,19 @@ def dns_metrics(zones: Any) -> Callable[[], Iterator[Metric]]:
     return collect
 
 
-def health_metrics(monitor: HealthMonitor) -> Callable[[], Iterator[Metric]]:
+def left_out(model: Model, down: frozenset[EndpointKey]) -> int:
+    """
+    How many endpoints of C{model} no answer names because they fail: not
+    every endpoint in C{down} (a service whose every host fails is still
+    advertised, and URLs always are), only those the advertised model drops.
+    """
+    if model.health.advertise_unhealthy or not down:
+        return 0
+    return len(set(targets(model)) - set(targets(advertised(model, down))))
+
+
+def health_metrics(monitor: HealthMonitor,
+                   current_model: Callable[[], Model]) -> Callable[[], Iterator[Metric]]:
     def collect() -> Iterator[Metric]:
         up = GaugeMetricFamily("smartdiscover_endpoint_up",
                                "1 if the last probe of the endpoint succeeded.",
@@ -204,6 +226,7 @@ def health_metrics(monitor: HealthMonitor) -> Callable[[], Iterator[Metric]]:
         yield expiry
         yield latency
         yield GaugeMetricFamily("smartdiscover_endpoints_left_out",
-                                "Endpoints not advertised because they fail.",
-                                len(monitor.down) if not monitor.advertise_unhealthy() else 0)
+                                "Endpoints no answer names because they fail "
+                                "(advertise_unhealthy = no, another endpoint works).",
+                                left_out(current_model(), monitor.down))
     return collect

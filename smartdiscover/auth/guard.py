@@ -22,6 +22,26 @@ The guard in front of every credential checker (SECURITY.md 3.3, 3.4, 8).
 - At most C{max_pending} checks wait or run; beyond that, 503 at once.
 
 A throttled or locked state never shows: it fails like a wrong password.
+
+Every login the guard decides counts one outcome in C{outcomes} (for
+C{smartdiscover_auth_total}; docs/operations.md lists them):
+
+- C{success}: verified, answered from the cache, or shared with an
+  identical check that was verified;
+- C{failure}: a wrong password counted against the counters (the first
+  time this password is tried for this account);
+- C{repeated}: a wrong password already counted (the same password again
+  for the same account, from anywhere): refused without a check with the
+  password file, checked again and refused with LDAP or IMAP, or shared
+  with an identical check that was refused; never counted again;
+- C{throttled}: refused by the policy without a check, the client's
+  network or the account's counter being full or locked;
+- C{malformed}: an C{Authorization} header that is no usable Basic
+  credentials (counted by the HTTP layer through L{Guard.malformed});
+- C{busy}: refused at once (503) with C{max_pending} checks pending;
+- C{unavailable}: the user store could not answer (503);
+- C{error}: the check raised something unexpected (503, logged with its
+  traceback).
 """
 
 from __future__ import annotations
@@ -55,6 +75,9 @@ GuardEvent = tuple[str, str, str, str]
 FAMILIAR_FOR = 30 * 24 * 3600.0  # how long a place stays familiar after a success
 FAMILIAR_REFRESH = 3600.0  # how often a cached success renews it (and is told)
 TABLE_SIZE = 100_000
+# What a login can come to, as C{smartdiscover_auth_total} labels them.
+OUTCOMES = ("success", "failure", "repeated", "throttled", "malformed", "busy", "unavailable",
+            "error")
 ADDRESS, NETWORK, UNFAMILIAR = "address", "network", ""
 
 
@@ -103,7 +126,7 @@ class Guard:
         self._pending_accounts: Counter[Hashable] = Counter()
         self.pending = 0
         self.verifications = 0
-        self.outcomes: Counter[str] = Counter()  # success, failure, throttled, busy, unavailable
+        self.outcomes: Counter[str] = Counter()  # see the module docstring
         self._listeners: list[Callable[[GuardEvent], None]] = []
 
     def on_event(self, listener: Callable[[GuardEvent], None]) -> None:
@@ -225,12 +248,12 @@ class Guard:
                 self._networks.level(network, now, policy.network_failures,
                                      policy.network_window)
                 + self._pending_networks[network] > policy.network_failures - 1)):
-            return self._refuse(credentials, "network-throttled")
+            return self._refuse(credentials, "network-throttled", "throttled")
         accounts = self._accounts if place == UNFAMILIAR else self._familiar_accounts
         if accounts.locked(counter, now) or (
                 accounts.level(counter, now, policy.account_failures, policy.account_window)
                 + self._pending_accounts[counter] > policy.account_failures - 1):
-            return self._refuse(credentials, "account-locked")
+            return self._refuse(credentials, "account-locked", "throttled")
 
         fingerprint = self._fingerprint(account, credentials.password)
         stamp = self._stamp(model, account)
@@ -244,7 +267,7 @@ class Guard:
         wrong = self._wrong.get(fingerprint)
         repeated = wrong is not None and wrong[0] > now and wrong[1] == stamp
         if repeated and self._local_store:
-            return self._refuse(credentials, "repeated-password")
+            return self._refuse(credentials, "repeated-password", "repeated")
 
         waiting = self._inflight.get(fingerprint)
         if waiting is not None:  # the same check is running: share its result
@@ -267,8 +290,19 @@ class Guard:
                   repeated, stamp)
         return d
 
-    def _refuse(self, credentials: IBasicCredentials, reason: str) -> Deferred[Principal]:
-        self.outcomes["throttled"] += 1
+    def malformed(self) -> None:
+        """
+        Count a login whose C{Authorization} header held no usable Basic
+        credentials (the HTTP layer refuses and logs it; no check is made).
+        """
+        self.outcomes["malformed"] += 1
+
+    def _refuse(self, credentials: IBasicCredentials, reason: str,
+                outcome: str) -> Deferred[Principal]:
+        """
+        Fail without a check: C{outcome} counted, C{reason} logged.
+        """
+        self.outcomes[outcome] += 1
         self._log.info("authentication failed: source={source} reason={reason} user={user}",
                        user=_shown(credentials.username), source=credentials.source,
                        reason=reason)
@@ -292,12 +326,12 @@ class Guard:
             if not repeated:  # a stale password retried counts once
                 self._count_failure(source, account, place, now, policy)
                 self._tell(("failed", source, account, place))
-            self.outcomes["failure"] += 1
+            outcome = "repeated" if repeated else "failure"
             self._log.info("authentication failed: source={source} reason=rejected "
                            "user={user}", user=_shown(credentials.username),
                            source=credentials.source)
         elif isinstance(result, Failure):
-            self.outcomes["unavailable"] += 1
+            outcome = "unavailable" if result.check(Unavailable) else "error"
             if not result.check(Unavailable):
                 self._log.failure("credential check failed: user={user} source={source}",
                                   result, user=_shown(credentials.username),
@@ -308,10 +342,16 @@ class Guard:
                 self._cache[fingerprint] = (now + policy.cache_ttl, result, stamp)
             self._count_success(source, account, now, verified=True)
             self._tell(("verified", source, account, UNFAMILIAR))
-            self.outcomes["success"] += 1
+            outcome = "success"
             self._log.info("authentication succeeded: source={source} user={user}",
                            user=_shown(credentials.username), source=credentials.source)
-        for waiter in self._inflight.pop(fingerprint, []):
+        self.outcomes[outcome] += 1
+        waiters = self._inflight.pop(fingerprint, [])
+        # Identical checks that waited for this one: the same answer, and a
+        # wrong password they share was counted once, here.
+        if waiters:
+            self.outcomes["repeated" if outcome == "failure" else outcome] += len(waiters)
+        for waiter in waiters:
             if isinstance(result, Failure):
                 waiter.errback(result)
             else:

@@ -48,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-cross-domain", action="store_true",
                         help="send credentials to hosts outside the address's domain")
     parser.add_argument("--port", type=_port, default=443, metavar="N",
-                        help="connect https URLs that name no port to N instead of 443 "
-                             "(tests, non-standard deployments)")
+                        help="connect https URLs that name no port, and SRV records' port "
+                             "443, to N instead of 443 (tests, or beside a service behind "
+                             "a port forward)")
     parser.add_argument("--http-port", type=_port, default=80, metavar="N",
                         help="the same for http:// URLs, instead of 80")
     parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",

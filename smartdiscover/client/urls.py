@@ -41,8 +41,12 @@ class Ports:
     def autodiscover(self, scheme: str, host: str, port: int | None = None) -> str:
         """
         The Autodiscover URL on C{host} (on C{port}, else this scheme's port).
+
+        A C{port} that is the scheme's standard one (an SRV record's 443) is
+        reached where port-less URLs are: a service behind a forward
+        publishes 443 while the probe, beside it, connects to the port given.
         """
-        if port is None:
+        if port is None or port == DEFAULT_PORTS[scheme]:
             port = self.https if scheme == "https" else self.http
         suffix = "" if port == DEFAULT_PORTS[scheme] else f":{port}"
         return f"{scheme}://{netloc(host)}{suffix}{PATH}"

@@ -13,7 +13,7 @@ from smartdiscover.config.section import Section, readable_file
 from smartdiscover.config.networks import NO_NETWORKS
 
 HEALTH_KEYS = ("interval", "timeout", "concurrency", "grace", "advertise_unhealthy", "ca",
-               "allow")
+               "allow", "probes")
 
 Report = Callable[[str | None, str | None, str], None]
 
@@ -43,4 +43,6 @@ def build_health(section: Mapping[str, str], base: Path, report: Report) -> Heal
                                 defaults.advertise_unhealthy),
         ca_file=get("ca", lambda v: readable_file(base / v), None),
         allow=get("allow", values.networks, NO_NETWORKS),
+        # no: nothing is probed, at start or later (a sealed network).
+        probes=get("probes", values.boolean, defaults.probes),
     )

@@ -21,15 +21,17 @@ from smartdiscover.config.auth import build_auth
 from smartdiscover.config.health import build_health
 from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
+from smartdiscover.config.public import PUBLIC_KEYS, published
 from smartdiscover.config.networks import NO_NETWORKS
 from smartdiscover.config.section import Section
 from smartdiscover.config.redirects import REDIRECT_ADDR, REDIRECT_URL, build_redirects
+from smartdiscover.config.zone_records import RECORDS, build_records
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
 SERVER_KEYS = ("public_hostname", "domains", "https", "http", "dns", "ttl",
                "redirect_domains", "pox_extensions", "workers", "proxies",
-               "max_connections", "connections_per_source")
+               "max_connections", "connections_per_source") + PUBLIC_KEYS
 CATALOGUE_SECTIONS = ("urls",) + SOCKET_SERVICES
 DOMAIN_PREFIX = "domain:"
 
@@ -145,7 +147,7 @@ def _read_ini(source: Path, problems: _Collector) -> configparser.ConfigParser |
 def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
-    known = ("server", "auth", "dns", "hosts", "health", REDIRECT_ADDR,
+    known = ("server", "auth", "dns", "hosts", RECORDS, "health", REDIRECT_ADDR,
              REDIRECT_URL) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
@@ -165,13 +167,14 @@ def _build(source: Path, parser: configparser.ConfigParser,
     proxies = server.get("proxies", values.networks, default=NO_NETWORKS)
     max_connections = server.get("max_connections", values.connections_or_auto, default=None)
     per_source = server.get("connections_per_source", values.connections, default=100)
+    https, http = published(server, https, http)
 
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
                           problems.add)
     case_sensitive = auth.case_sensitive_local
 
-    https_port = https.port if https is not None else 443
+    https_port = https.public_port if https is not None else 443
     layer = _main_layer(parser, problems)
     catalogue = build_catalogue(layer, https_port, problems.add)
     domain_catalogues = {}
@@ -199,6 +202,10 @@ def _build(source: Path, parser: configparser.ConfigParser,
                         dict(parser["hosts"]) if "hosts" in parser else {},
                         {d: domain_catalogues.get(d, catalogue) for d in domains},
                         {d: merged_layers.get(d, layer) for d in domains}, problems.add)
+        if dns is not None:
+            dns = build_records(dict(parser[RECORDS]) if RECORDS in parser else {}, dns,
+                                {d: domain_catalogues.get(d, catalogue) for d in domains},
+                                problems.add)
     if problems.problems:
         return None
     assert domains is not None and https is not None and catalogue is not None

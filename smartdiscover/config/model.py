@@ -87,7 +87,7 @@ class Catalogue:
     Everything a client of one mail domain may be told about.
 
     @ivar autodiscover_url: where this domain's clients POST Autodiscover
-        requests: the public host name on the HTTPS port.
+        requests: the public host name on the public HTTPS port.
     """
 
     public_hostname: str
@@ -116,6 +116,9 @@ class Catalogue:
 class HTTPSListener:
     """
     Where the HTTPS service listens and which certificate it presents.
+
+    @ivar published_port: C{[server] public_https_port}, the port clients
+        reach (a port forward, a container's published port), or L{None}.
     """
 
     port: int
@@ -124,24 +127,64 @@ class HTTPSListener:
     certificate: Path
     private_key: Path
     proxy_protocol: bool = False  # haproxy: every connection starts with a PROXY v2 header
+    published_port: int | None = None
+
+    @property
+    def public_port(self) -> int:
+        """
+        The port every answer names: the published one, else the listening one.
+        """
+        return self.port if self.published_port is None else self.published_port
 
 
 @dataclass(frozen=True)
 class TCPListener:
     """
     A plain TCP listener (the HTTP redirect listener).
+
+    @ivar published_port: C{[server] public_http_port}, or L{None}.
     """
 
     port: int
     interface: str | None  # None: every address, IPv4 and IPv6
     backlog: int | None
     proxy_protocol: bool = False  # haproxy: every connection starts with a PROXY v2 header
+    published_port: int | None = None
+
+    @property
+    def public_port(self) -> int:
+        """
+        The port clients reach: the published one, else the listening one.
+        """
+        return self.port if self.published_port is None else self.published_port
 
 
 @dataclass(frozen=True)
 class UDPAddress:
     host: str
     port: int
+
+
+@dataclass(frozen=True)
+class ZoneRecord:
+    """
+    One record of C{[records]}, validated: C{owner} is an ASCII lower-case
+    name inside a served zone, C{rtype} one of A, AAAA, CAA, CNAME, MX, SRV,
+    TXT (config/zone_records.py).
+
+    @ivar target: A/AAAA the address; CNAME, MX, SRV the target name (C{""}
+        for the root: a null MX, an SRV "not offered").
+    @ivar numbers: MX (preference,); SRV (priority, weight, port); CAA
+        (flags,).
+    @ivar strings: TXT the character-strings, each at most 255 bytes; CAA
+        (tag, value).
+    """
+
+    owner: str
+    rtype: str
+    target: str = ""
+    numbers: tuple[int, ...] = ()
+    strings: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +202,8 @@ class DNSSettings:
     @ivar rrl_slip: every Nth limited response goes out truncated (TC=1) so
         real resolvers retry over TCP; 0 drops them all.
     @ivar rrl_exempt: networks never limited (monitoring, benchmarks).
+    @ivar records: the zone owner's own records (C{[records]}), in file
+        order, published beside the derived ones.
     """
 
     listen: UDPAddress
@@ -172,6 +217,7 @@ class DNSSettings:
     rrl_exempt: Networks = NO_NETWORKS
     tcp_idle: float = 10.0
     tcp_per_source: int = 20
+    records: tuple[ZoneRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,7 +225,11 @@ class HealthSettings:
     """
     Active checks of every advertised endpoint.
 
-    @ivar interval: seconds between rounds (0: only after each reload).
+    @ivar probes: whether endpoints are probed at all (C{[health] probes =
+        no}: never, so nothing is left out and /health/ready asks only for
+        the listeners).
+    @ivar interval: seconds between rounds (0: at start and after each
+        reload only).
     @ivar grace: seconds an endpoint may fail before C{advertise_unhealthy
         = no} leaves it out of answers (while a healthy alternative exists).
     @ivar ca_file: extra trust anchors for the checks (a private CA).
@@ -194,6 +244,7 @@ class HealthSettings:
     advertise_unhealthy: bool = True
     ca_file: Path | None = None
     allow: Networks = NO_NETWORKS
+    probes: bool = True
 
 
 @dataclass(frozen=True)

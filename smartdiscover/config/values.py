@@ -50,10 +50,13 @@ def domain_list(value: str) -> tuple[str, ...]:
 
 
 def port(value: str) -> int:
-    try:
-        number = int(value, 10)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a port number (1-65535)") from None
+    """
+    A port number, 1-65535, in ASCII digits only (int() alone would take
+    "+443", "4_43" and other scripts' digits such as "٤٤٣").
+    """
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{value!r} is not a port number (1-65535)")
+    number = int(value, 10)
     if not 1 <= number <= 65535:
         raise ValueError(f"{value!r} is not a port number (1-65535)")
     return number

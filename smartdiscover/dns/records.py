@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 from twisted.names import dns
 
-from smartdiscover.config.dns import in_zone
 from smartdiscover.config.model import Catalogue, DNSSettings, Model, Security, SocketService
+from smartdiscover.config.zone import zone_hosts
+from smartdiscover.dns.configured import ConfiguredPayload, configured_records
 
 # What the zones hold: every payload has a ttl and encodes itself.
 Payload = (dns.Record_A | dns.Record_AAAA | dns.Record_MX | dns.Record_NAPTR | dns.Record_NS
-           | dns.Record_SOA | dns.Record_SRV | dns.Record_TXT)
+           | dns.Record_SOA | dns.Record_SRV | dns.Record_TXT | ConfiguredPayload)
 Record = tuple[str, int, Payload]  # owner, type, twisted.names payload
 
 SOA_REFRESH, SOA_RETRY, SOA_EXPIRE = 3600, 600, 14 * 24 * 3600
@@ -63,7 +64,8 @@ def _rname(domain: str, hostmaster: str | None) -> str:
 def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
                  https_port: int, serial: int) -> Iterator[Record]:
     """
-    Every record of the zone C{domain}.
+    Every record of the zone C{domain}; C{https_port} is the public one
+    (C{[server] public_https_port}), which C{_autodiscover._tcp} names.
     """
     ttl = settings.ttl
     yield domain, dns.SOA, dns.Record_SOA(
@@ -76,9 +78,13 @@ def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
 
     for label, name, securities in _MAIL_SRV:
         owner = f"{label}.{domain}"
-        offered = [s for s in catalogue.services_named(name) if s.security in securities]
-        # Several hosts: priorities 0, 10, 20... in order of preference.
-        for rank, service in enumerate(offered):
+        # Several hosts or ports: priorities 0, 10, 20... in the service's
+        # order of preference, across its owners, so that 465 listed before
+        # 587 is also preferred in DNS (RFC 6186 3.4 compares priorities across
+        # owners; PROTOCOLS.md 9.7).
+        offered = [(rank, s) for rank, s in enumerate(catalogue.services_named(name))
+                   if s.security in securities]
+        for rank, service in offered:
             yield _srv(owner, service.host, service.port, ttl, priority=10 * rank)
         if not offered:
             yield _not_offered(owner, ttl)
@@ -101,12 +107,8 @@ def zone_records(domain: str, catalogue: Catalogue, settings: DNSSettings,
     # 0 5 PORT, as Microsoft and IceWarp publish it.
     yield _srv(f"_autodiscover._tcp.{domain}", catalogue.public_hostname, https_port, ttl, 5)
 
-    public = settings.hosts.get(catalogue.public_hostname, ())
-    hosts = {name: addresses for name, addresses in settings.hosts.items()
-             if in_zone(name, (domain,))}
-    for alias in (f"autodiscover.{domain}", f"autoconfig.{domain}"):
-        hosts.setdefault(alias, public)
-    for name, addresses in hosts.items():
+    # The same addresses the health probes connect to (config/zone.py).
+    for name, addresses in zone_hosts(domain, catalogue, settings).items():
         for address in addresses:
             yield name, *_address(address, ttl)
 
@@ -135,6 +137,11 @@ def all_records(model: Model, serial: int) -> dict[str, list[Record]]:
     Every zone of the model: apex -> records.
     """
     assert model.dns is not None
-    return {domain: list(zone_records(domain, model.catalogue_for(domain), model.dns,
-                                      model.https.port, serial))
-            for domain in model.domains}
+    zones = {domain: list(zone_records(domain, model.catalogue_for(domain), model.dns,
+                                       model.https.public_port, serial))
+             for domain in model.domains}
+    # The zone owner's own records ([records]) beside the derived ones.
+    for apex, owner, type_, payload in configured_records(model.dns.records, model.dns.ttl,
+                                                          zones):
+        zones[apex].append((owner, type_, payload))
+    return zones

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from twisted.names import dns
 
+from smartdiscover.config.dns import in_zone
+from smartdiscover.config.zone_records import MAX_CHAIN
 from smartdiscover.dns.records import Payload, Record
 
 ANY = 255
@@ -46,6 +48,10 @@ class Table:
     names: dict[bytes, bytes] = field(default_factory=dict)  # name (or ENT) -> its apex
     nodata: dict[bytes, Answer] = field(default_factory=dict)  # apex -> NODATA + SOA
     nxdomain: dict[bytes, Answer] = field(default_factory=dict)  # apex -> NXDOMAIN + SOA
+    # CNAME owner -> its answer to every type without one of its own in
+    # answers: the chain of CNAMEs (and the SOA where the chain ends in a
+    # zone of ours without that type).
+    aliases: dict[bytes, Answer] = field(default_factory=dict)
 
     def zone_of(self, name: bytes) -> bytes | None:
         """
@@ -115,13 +121,8 @@ def build_table(zones: dict[str, list[Record]]) -> Table:
         table.nxdomain[apex_wire] = Answer(AUTHORITATIVE | NXDOMAIN, 0, 1, 0, negative)
 
         for (owner, type_), rrset in rrsets.items():
-            extra: list[dns.RRHeader] = []
-            attribute = _ADDITIONAL_FOR.get(type_)
-            if attribute is not None:
-                for record in rrset:
-                    target = str(getattr(record.payload, attribute)).lower()
-                    extra.extend(addresses.get(target, ()))
-            table.answers[(wire_name(owner), type_)] = _encode(owner, type_, rrset, [], extra)
+            table.answers[(wire_name(owner), type_)] = _encode(
+                owner, type_, rrset, [], _additional(type_, rrset, addresses))
 
         for owner, _ in rrsets:
             # The owner and every empty non-terminal up to the apex exist.
@@ -131,13 +132,72 @@ def build_table(zones: dict[str, list[Record]]) -> Table:
                 if name == apex_wire:
                     break
                 name = name[name[0] + 1:]
+    _alias_answers(table, zones, addresses)
     for name in table.names:
-        # RFC 8482: ANY gets one small synthesised record, never everything.
+        # RFC 8482: ANY gets one small synthesised record, never everything;
+        # an alias, its CNAME (the only RRset it may hold).
+        alias = table.answers.get((name, dns.CNAME))
+        if alias is not None:
+            table.answers[(name, ANY)] = alias
+            continue
         owner = _text(name)
         table.answers[(name, ANY)] = _encode(owner, ANY, [dns.RRHeader(
             owner, dns.HINFO, dns.IN, 3600, dns.Record_HINFO(b"RFC8482", b""), auth=True)],
             [], [])
     return table
+
+
+def _additional(type_: int, rrset: list[dns.RRHeader],
+                addresses: dict[str, list[dns.RRHeader]]) -> list[dns.RRHeader]:
+    """
+    The A/AAAA of the in-zone targets of C{rrset} (SRV, MX, NS).
+    """
+    extra: list[dns.RRHeader] = []
+    attribute = _ADDITIONAL_FOR.get(type_)
+    if attribute is not None:
+        for record in rrset:
+            target = str(getattr(record.payload, attribute)).lower()
+            extra.extend(addresses.get(target, ()))
+    return extra
+
+
+def _alias_answers(table: Table, zones: dict[str, list[Record]],
+                   addresses: dict[str, list[dns.RRHeader]]) -> None:
+    """
+    A name with a CNAME answers every type with it, followed along the
+    chain through our own zones (RFC 1034 4.3.2): the RRset of the type
+    asked at the chain's end, or, when the end lacks it, the chain with the
+    end zone's SOA (NODATA, RFC 2308 2.2.1), or the chain alone when it
+    leaves our zones.
+    """
+    rrsets: dict[str, dict[int, list[dns.RRHeader]]] = {}
+    cnames: dict[str, str] = {}  # owner -> target
+    for records in zones.values():
+        for owner, type_, payload in records:
+            rrsets.setdefault(owner, {}).setdefault(type_, []).append(
+                _header(owner, type_, payload))
+            if isinstance(payload, dns.Record_CNAME):
+                cnames[owner] = str(payload.name).lower()
+    for owner, target in cnames.items():
+        chain = list(rrsets[owner][dns.CNAME])
+        seen = {owner}
+        while target in cnames and target not in seen and len(seen) <= MAX_CHAIN:
+            seen.add(target)
+            chain.extend(rrsets[target][dns.CNAME])
+            target = cnames[target]
+        end = rrsets.get(target, {})
+        name = wire_name(owner)
+        if dns.CNAME not in end:
+            for type_, rrset in end.items():
+                table.answers[(name, type_)] = _encode(owner, type_, chain + rrset, [],
+                                                       _additional(type_, rrset, addresses))
+        apex = in_zone(target, tuple(zones))
+        if apex is None:
+            table.aliases[name] = _encode(owner, dns.A, chain, [], [])
+        else:
+            rcode = NOERROR if wire_name(target) in table.names else NXDOMAIN
+            table.aliases[name] = _encode(owner, dns.A, chain, rrsets[apex][dns.SOA][:1], [],
+                                          rcode)
 
 
 def _text(name: bytes) -> str:

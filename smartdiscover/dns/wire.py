@@ -133,6 +133,8 @@ def respond(packet: bytes, table: Table, udp: bool) -> Response | None:
     else:
         found = table.answers.get((name, ANY if qtype == ANY else qtype))
         if found is None:
+            found = table.aliases.get(name)  # a CNAME: its chain, for any type
+        if found is None:
             apex = table.names.get(name)
             if apex is not None:
                 found = table.nodata[apex]

@@ -1,8 +1,9 @@
 """
 What one probe's conversation holds whatever the protocol: the target and
 its deadline, what is awaited (for the timeout message), the detail for
-the administrator, the TLS options that saw the certificate, and whatever
-was opened, so that all of it is closed before the verdict.
+the administrator, the TLS options that saw the certificate, the addresses
+its connection tried (L{Attempts}), and whatever was opened, so that all
+of it is closed before the verdict.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from typing import TYPE_CHECKING, Any, Callable
 from cryptography import x509
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.internet.defer import TimeoutError as DeferredTimeout
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.endpoints import connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import (
     IListeningPort,
     IReactorPluggableNameResolver,
-    IReactorTCP,
-    IReactorTime,
     IReactorUDP,
     IStreamClientEndpoint,
 )
 from twisted.internet.ssl import optionsForClientTLS, platformTrust
 
 from smartdiscover.config.model import Security
+from smartdiscover.health.addresses import (
+    AddressesEndpoint,
+    Attempts,
+    IConnectingReactor,
+    ZoneResolver,
+)
 from smartdiscover.health.session import Parser, Session
 from smartdiscover.health.tls import Recorder
 
@@ -36,10 +41,11 @@ USER_AGENT = "SmartDiscover health probe"
 _CLOSE_GRACE = 1.0  # seconds a polite close may take before the connection is aborted
 
 
-class IProbeReactor(IReactorUDP, IReactorTCP, IReactorTime, IReactorPluggableNameResolver):
+class IProbeReactor(IReactorUDP, IConnectingReactor, IReactorPluggableNameResolver):
     """
-    What a probe needs of the reactor: L{HostnameEndpoint} resolves, connects
-    over TCP and times out; SIP over UDP resolves and listens itself.
+    What a probe needs of the reactor: names outside the served zones are
+    resolved by its C{nameResolver}; L{AddressesEndpoint} connects over TCP
+    and times out; SIP over UDP listens itself.
 
     zope.interface has no intersection type, so this names one, as
     Twisted's own C{IDistTrialReactor} does; a reactor need not declare it.
@@ -64,6 +70,11 @@ class Conversation:
         self.session: Session | None = None
         self.udp: IListeningPort | None = None
         self.http: list[Any] = []
+        self.attempts: Attempts | None = None  # of the last connection
+        # The target's host at the addresses its served zone publishes; any
+        # other name by the reactor's resolver (read when a name needs it).
+        published = {target.host: target.addresses} if target.addresses is not None else {}
+        self.resolver = ZoneResolver(published, lambda: reactor.nameResolver)
 
     def remaining(self) -> float:
         return max(self._deadline - self.reactor.seconds(), 0.0)
@@ -84,9 +95,16 @@ class Conversation:
 
     def endpoint(self, host: str | bytes, port: int) -> IStreamClientEndpoint:
         """
-        A TCP endpoint whose connection attempt ends with the deadline.
+        A TCP endpoint to C{host} at the addresses its served zone publishes,
+        else the system resolver's, recording its attempts in L{attempts}.
+        The probe's own timer ends it at the deadline: each attempt's
+        timeout is a little longer, so that the timer, which knows what was
+        awaited, always speaks first.
         """
-        return HostnameEndpoint(self.reactor, host, port, timeout=max(self.remaining(), 0.01))
+        name = host.decode("ascii", "backslashreplace") if isinstance(host, bytes) else host
+        self.attempts = Attempts(name)
+        return AddressesEndpoint(self.reactor, self.resolver, name, port,
+                                 self.remaining() + _CLOSE_GRACE, self.attempts)
 
     async def connect(self, tls: bool = False) -> Session:
         """

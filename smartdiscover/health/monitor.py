@@ -1,12 +1,13 @@
 """
 Probes every advertised endpoint on an interval and after every reload, and
 keeps what it found: the status behind /health, /health/ready, the metrics
-and advertise_unhealthy = no.
+and advertise_unhealthy = no.  A name inside a served zone is probed at the
+addresses the zone publishes; with [health] probes = no nothing is probed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
@@ -15,7 +16,8 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, su
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from smartdiscover.config.model import Model
+from smartdiscover.config.model import HealthSettings, Model
+from smartdiscover.config.zone import published_addresses
 from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.endpoints import EndpointKey, service_key, targets, url_key
 from smartdiscover.health.probes import ProbeResult, Target, probe
@@ -70,6 +72,7 @@ class HealthMonitor(Service):
         self._loop: LoopingCall | None = None
         self._running: Deferred[list[tuple[bool, None]]] | None = None
         self._again = False  # a reload came during a round: another round after it
+        self._probing: bool | None = None  # [health] probes, as last applied
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """
@@ -79,14 +82,17 @@ class HealthMonitor(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._schedule(self._current_model().health.interval)
+        self._schedule(self._current_model().health)
 
     def stopService(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         return super().stopService()
 
-    def _schedule(self, interval: float) -> None:
+    def _schedule(self, settings: HealthSettings) -> None:
+        interval = settings.interval
+        if not self._switched(settings.probes):
+            return
         if self._loop is not None and self._loop.running:
             if self._loop.interval == interval:
                 return
@@ -99,6 +105,30 @@ class HealthMonitor(Service):
         else:
             self.check_all()
 
+    def _switched(self, probes: bool) -> bool:
+        """
+        Apply [health] probes: with no, no round now or later, and nothing
+        known, so nothing is left out of answers.  Whether to probe.
+        """
+        if probes:
+            if self._probing is False:
+                self._log.info("health probes are on again")
+            self._probing = True
+            return True
+        if self._probing is not False:
+            self._log.info("health probes are off ([health] probes = no): no endpoint "
+                           "is probed and every endpoint is advertised")
+        self._probing = False
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._again = False
+        self.statuses.clear()  # a round still running records nothing more
+        if self.down:
+            self.down = frozenset()
+            for listener in self._listeners:
+                listener()
+        return False
+
     def reloaded(self, trust: IOpenSSLTrustRoot | None) -> None:
         """
         The configuration changed: new trust, new interval, and a round now
@@ -108,19 +138,23 @@ class HealthMonitor(Service):
         if self.running and self._running is not None:
             self._again = True
         if self.running:
-            self._schedule(self._current_model().health.interval)
+            self._schedule(self._current_model().health)
             if self._loop is not None and self._loop.running:
                 self.check_all()
 
     def check_all(self) -> Deferred[None]:
         """
         One round: probe every endpoint, at most C{concurrency} at a time.
-        A round asked for while one runs is skipped.
+        A round asked for while one runs is skipped, and so is every round
+        with [health] probes = no.
         """
         if self._running is not None:
             return succeed(None)
         model = self._current_model()
-        found = targets(model)
+        if not model.health.probes:
+            return succeed(None)
+        found = {key: replace(target, addresses=published_addresses(model, target.host))
+                 for key, target in targets(model).items()}
         for key in list(self.statuses):
             if key not in found:
                 del self.statuses[key]
@@ -158,6 +192,8 @@ class HealthMonitor(Service):
 
     def _finished(self, _: object, model: Model) -> None:
         self._running = None
+        if self._probing is False:
+            return  # switched off during the round: its results are dropped
         self.rounds += 1
         now = self._reactor.seconds()
         down = frozenset(key for key, status in self.statuses.items()

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
 from smartdiscover.config.model import Security
+from smartdiscover.health.addresses import NotPublished, Unreachable
 from smartdiscover.health.conversation import Conversation, IProbeReactor
 from smartdiscover.health.https import https
 from smartdiscover.health.mail import imap, pop3, smtp
@@ -67,6 +68,10 @@ class Target:
     transport: str = "tcp"  # sip only: "udp" | "tcp" | "tls"
     url: str | None = None  # https only: the URL to GET (default https://host:port/)
     domain: str | None = None  # xmpp: the 'to' of the stream; sip: the To URI
+    # The addresses a served zone publishes for host, in order (probed
+    # instead of asking the system resolver; empty: the zone has none);
+    # None when no served zone holds host.
+    addresses: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,17 @@ class _Probe:
         A short, human reason for the failure C{exc}.
         """
         if self._expired or isinstance(exc, (DeferredTimeout, neterror.TimeoutError)):
-            return f"timed out after {self._timeout:g} s waiting for {c.stage}"
+            attempts = c.attempts
+            if attempts is None or attempts.connected is not None:
+                return f"timed out after {self._timeout:g} s waiting for {c.stage}"
+            # Still connecting: to which addresses, and why the others failed.
+            failed = attempts.failed()
+            return (f"timed out after {self._timeout:g} s waiting for {attempts.waiting()}"
+                    + (f"; {failed}" if failed else ""))
+        if isinstance(exc, Unreachable):
+            return str(exc)
+        if isinstance(exc, NotPublished):
+            return f"cannot resolve {c.peer_host}: its served zone publishes no address for it"
         if isinstance(exc, (ResponseNeverReceived, ResponseFailed)) and exc.reasons:
             return self._describe(c, exc.reasons[0].value)
         if isinstance(exc, Unexpected):

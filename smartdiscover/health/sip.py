@@ -5,7 +5,6 @@ status line in reply means a SIP server is there.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 from typing import Any
@@ -13,15 +12,10 @@ from typing import Any
 from twisted.internet import error as neterror
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import (
-    IAddress,
-    IDelayedCall,
-    IHostResolution,
-    IResolutionReceiver,
-)
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import DatagramProtocol
-from zope.interface import implementer
 
+from smartdiscover.health.addresses import Attempts, Unreachable, is_address, resolve
 from smartdiscover.health.conversation import USER_AGENT, Conversation
 from smartdiscover.health.session import Unexpected, excerpt, line, text
 
@@ -71,33 +65,6 @@ class _Datagrams(DatagramProtocol):
             self.reply.errback(exc)
 
 
-@implementer(IResolutionReceiver)
-class _Addresses:
-    """
-    Receives a host name resolution; C{result} fires with the first address.
-    """
-
-    def __init__(self, host: str) -> None:
-        self._host = host
-        self._found: list[str] = []
-        self.result: Deferred[str] = Deferred()
-
-    def resolutionBegan(self, resolution: IHostResolution) -> None:
-        pass
-
-    def addressResolved(self, address: IAddress) -> None:
-        assert isinstance(address, (IPv4Address, IPv6Address))  # what name resolution gives
-        self._found.append(address.host)
-
-    def resolutionComplete(self) -> None:
-        if self.result.called:  # cancelled by the deadline
-            return
-        if self._found:
-            self.result.callback(self._found[0])
-        else:
-            self.result.errback(neterror.DNSLookupError(self._host))
-
-
 def _options(c: Conversation, transport: str, local_host: str, local_port: int) -> bytes:
     """
     An RFC 3261 OPTIONS request: asks a SIP server what it supports.
@@ -134,15 +101,17 @@ async def sip(c: Conversation) -> None:
 
 
 async def _sip_udp(c: Conversation) -> None:
+    """
+    OPTIONS to the first address of the host (its zone's, else the system
+    resolver's): UDP has no connection to fail over on.
+    """
     t = c.target
     c.stage = f"the address of {t.host}"
-    try:
-        address = str(ipaddress.ip_address(t.host))
-    except ValueError:
-        receiver = _Addresses(t.host)
-        c.reactor.nameResolver.resolveHostName(receiver, t.host, t.port,
-                                               transportSemantics="UDP")
-        address = await receiver.result
+    c.attempts = attempts = Attempts(t.host)
+    address = (await resolve(c.resolver, t.host, t.port, "UDP"))[0].host
+    attempts.resolved = True
+    attempts.tried.append(address)
+    attempts.connected = address  # a connected UDP socket: what the stage says next
     datagrams = _Datagrams()
     c.udp = c.reactor.listenUDP(0, datagrams, interface="::" if ":" in address else "",
                                 maxPacketSize=8192)  # the reactors' default
@@ -150,10 +119,13 @@ async def _sip_udp(c: Conversation) -> None:
     datagrams.transport.connect(address, t.port)
     local = datagrams.transport.getHost()
     request = _options(c, "UDP", local.host, local.port)
-    c.stage = "the OPTIONS reply"
+    c.stage = "the OPTIONS reply" if is_address(t.host) else f"the OPTIONS reply from {address}"
     _send(c, datagrams, request, _SIP_T1)
     try:
         reply = await datagrams.reply
+    except neterror.ConnectionRefusedError as e:  # ICMP port unreachable: say where
+        attempts.failures[address] = "connection refused"
+        raise Unreachable(attempts) from e
     finally:
         if datagrams.resend is not None and datagrams.resend.active():
             datagrams.resend.cancel()

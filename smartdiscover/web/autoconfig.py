@@ -16,6 +16,10 @@ from smartdiscover.web.methods import MethodsResource
 from smartdiscover.web.query import parameter, text
 
 XML_CONTENT_TYPE = b"text/xml; charset=utf-8"
+# The file, and the directories clients fetch it from (PROTOCOLS.md 7.1;
+# /v1.1/ for Android Nine).
+AUTOCONFIG_FILE = b"config-v1.1.xml"
+AUTOCONFIG_PATHS = ((b"mail",), (b".well-known", b"autoconfig", b"mail"), (b"v1.1", b"mail"))
 
 
 class AutoconfigResource(MethodsResource):

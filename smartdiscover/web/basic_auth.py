@@ -64,6 +64,9 @@ class BasicAuthResource(Resource):
         checker check against it (in the credentials), and the realm
         answers from it (as the login's mind), so a reload in between
         never mixes two generations in one answer.
+    @param on_malformed: called for every request whose C{Authorization}
+        header holds no usable Basic credentials (the guard's
+        L{smartdiscover.auth.guard.Guard.malformed}, for the metrics).
     """
 
     isLeaf = True
@@ -73,8 +76,10 @@ class BasicAuthResource(Resource):
                  failure_delay: Callable[[], float] | None = None,
                  clock: IReactorTime | None = None,
                  random_fraction: Callable[[], float] = random.random,
-                 current_model: Callable[[], Model] | None = None) -> None:
+                 current_model: Callable[[], Model] | None = None,
+                 on_malformed: Callable[[], None] | None = None) -> None:
         super().__init__()
+        self._on_malformed = on_malformed
         self._portal = portal
         self._current_model = current_model
         quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
@@ -96,6 +101,8 @@ class BasicAuthResource(Resource):
         if credentials is None:
             self._log.info("authentication failed: source={source} "
                            "reason=malformed-credentials user=None", source=source)
+            if self._on_malformed is not None:
+                self._on_malformed()
             self._after_delay(request, client, started)
             return NOT_DONE_YET
         # IBasicCredentials (smartdiscover.auth.credentials) does not extend

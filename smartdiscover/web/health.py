@@ -136,6 +136,7 @@ class HealthResource(MethodsResource):
             "last_reload_ok": self._store.last_error is None,
             "last_error": self._store.last_error,
             "advertise_unhealthy": model.health.advertise_unhealthy,
+            "probes": model.health.probes,  # false: nothing probed, endpoints empty
             "rounds": self._monitor.rounds,
             "endpoints": endpoints,
         })

@@ -32,3 +32,20 @@ def served_domain(model: Model, host: bytes) -> str | None:
     if len(owners) == 1 and name != model.catalogue.public_hostname:
         return owners[0]  # a public host name of that domain alone
     return None
+
+
+def own_name(model: Model, host: bytes) -> str | None:
+    """
+    C{host} normalised (lower case, punycode, no trailing dot) if it is a
+    name of this server: one L{served_domain} knows, or any public host
+    name; else L{None}.  Only such a name may go into a C{Location}.
+    """
+    try:
+        name = normalize_domain(host.decode("ascii"))
+    except (UnicodeDecodeError, AddressError):
+        return None
+    if served_domain(model, host) is not None:
+        return name
+    publics = {model.catalogue.public_hostname}
+    publics.update(c.public_hostname for c in model.domain_catalogues.values())
+    return name if name in publics else None

@@ -12,15 +12,13 @@ from twisted.internet.interfaces import IReactorTime
 
 from smartdiscover.config.model import Model
 from smartdiscover.discovery.signing import Signer
-from smartdiscover.web.autoconfig import AutoconfigResource
+from smartdiscover.web.autoconfig import AUTOCONFIG_FILE, AUTOCONFIG_PATHS, AutoconfigResource
 from smartdiscover.web.autodiscover import AutodiscoverRealm
 from smartdiscover.web.basic_auth import BasicAuthResource
 from smartdiscover.web.mobileconfig import MobileconfigRealm
 from smartdiscover.web.routing import CaseInsensitiveResource
 from smartdiscover.web.v2 import AutodiscoverJSONResource
 from smartdiscover.web.wellknown import DAVRedirect
-
-AUTOCONFIG_PATHS = ((b"mail",), (b".well-known", b"autoconfig", b"mail"), (b"v1.1", b"mail"))
 
 
 def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[], Model],
@@ -36,7 +34,9 @@ def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[]
     def guarded(avatars: IRealm) -> BasicAuthResource:
         return BasicAuthResource(Portal(avatars, [checker]), realm,
                                  lambda: current_model().auth.guard.failure_delay, clock,
-                                 current_model=current_model)
+                                 current_model=current_model,
+                                 # the guard counts unreadable credentials too
+                                 on_malformed=getattr(checker, "malformed", None))
 
     root = CaseInsensitiveResource()
     autodiscover = _branch(root, (b"autodiscover",))
@@ -45,7 +45,7 @@ def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[]
     root.putChild(b"mobileconfig", guarded(MobileconfigRealm(current_model, current_signer)))
     autoconfig = AutoconfigResource(current_model)
     for path in AUTOCONFIG_PATHS:
-        _branch(root, path).putChild(b"config-v1.1.xml", autoconfig)
+        _branch(root, path).putChild(AUTOCONFIG_FILE, autoconfig)
     well_known = _branch(root, (b".well-known",))
     for key in ("caldav", "carddav"):
         well_known.putChild(key.encode("ascii"), DAVRedirect(current_model, key))

@@ -63,7 +63,9 @@ class PortsTests(SynchronousTestCase):
     def test_autodiscover_urls(self) -> None:
         """
         The Autodiscover URL of a host names the port only when it is not
-        the scheme's standard one; an explicit port wins over the scheme's.
+        the scheme's standard one; an explicit port wins over the scheme's,
+        except the standard one itself (an SRV record's 443), which is
+        reached where port-less URLs are (issue 16 section 1).
         """
         self.assertEqual(Ports().autodiscover("https", "autodiscover.example.test"),
                          f"https://autodiscover.example.test{PATH}")
@@ -72,6 +74,8 @@ class PortsTests(SynchronousTestCase):
         self.assertEqual(Ports(http=8080).autodiscover("http", "example.test"),
                          f"http://example.test:8080{PATH}")
         self.assertEqual(Ports(https=8443).autodiscover("https", "srv.example.test", 443),
+                         f"https://srv.example.test:8443{PATH}")
+        self.assertEqual(Ports().autodiscover("https", "srv.example.test", 443),
                          f"https://srv.example.test{PATH}")
         self.assertEqual(Ports().autodiscover("https", "2001:db8::5", 4443),
                          f"https://[2001:db8::5]:4443{PATH}")

@@ -1139,3 +1139,213 @@ class LogTests(GuardTestCase):
         text = formatEvent(event)
         self.assertNotIn("\n", text)
         self.assertNotIn("\r", text)
+
+
+# -- outcomes ------------------------------------------------------------------------
+
+
+class OutcomeTests(GuardTestCase):
+    """
+    L{Guard.outcomes}, what C{smartdiscover_auth_total{outcome}} shows:
+    one outcome per login, each meaning one thing (issue 16, section 6).
+    A repeated wrong password is C{repeated}, never C{throttled}, which
+    only the policy's locks give.
+    """
+
+    def outcomes(self) -> dict[str, int]:
+        return {k: v for k, v in self.guard.outcomes.items() if v}
+
+    def reasons(self, events: list[dict[str, Any]]) -> list[str]:
+        return [re.search(r"\breason=(\S+)", formatEvent(e)).group(1)  # type: ignore[union-attr]
+                for e in events if "authentication failed" in formatEvent(e)]
+
+    def test_stale_password_retried(self) -> None:
+        """
+        The owner's phone logs in, then retries a stale password 20 times,
+        a minute apart: the first is a failure, the 19 others are repeated;
+        nothing is throttled (the owner is not locked out: the right
+        password still works from there and from elsewhere), one check
+        reached the store for the wrong password, and the log keeps its
+        reasons: rejected once, then repeated-password.
+        """
+        self.make_guard()
+        self.successResultOf(self.check(source=HOME))
+        events = self.capture_log()
+        for _ in range(20):
+            self.assertRefused(self.check(password=b"stale", source=HOME))
+            self.clock.advance(60)
+        self.assertEqual(self.outcomes(), {"success": 1, "failure": 1, "repeated": 19})
+        self.assertCalls(2)
+        self.assertEqual(self.reasons(events), ["rejected"] + ["repeated-password"] * 19)
+        self.assertEqual(self.successResultOf(self.check(source=HOME)), OWNER)
+        self.assertEqual(self.successResultOf(self.check(source=ELSEWHERE)), OWNER)
+        self.assertEqual(self.outcomes(), {"success": 3, "failure": 1, "repeated": 19})
+
+    def test_repeated_from_anywhere(self) -> None:
+        """
+        The same wrong password for the same account is repeated from any
+        client; for another account, or another password, it is a failure.
+        """
+        self.make_guard()
+        self.assertRefused(self.check(password=b"stale", source=HOME))
+        self.assertRefused(self.check(password=b"stale", source=ELSEWHERE))
+        self.assertRefused(self.check("alice@example.test", b"stale", HOME))
+        self.assertRefused(self.check(password=b"stale-2", source=HOME))
+        self.assertEqual(self.outcomes(), {"failure": 3, "repeated": 1})
+
+    def test_repeat_after_it_is_forgotten(self) -> None:
+        """
+        A wrong password is remembered as long as the longer window: tried
+        again after that, it is checked and counted again, a failure.
+        """
+        self.make_guard()
+        self.assertRefused(self.check(password=b"stale"))
+        self.clock.advance(max(self.policy.network_window, self.policy.account_window) - 1)
+        self.assertRefused(self.check(password=b"stale"))
+        self.assertEqual(self.outcomes(), {"failure": 1, "repeated": 1})
+        self.clock.advance(2)
+        self.assertRefused(self.check(password=b"stale"))
+        self.assertEqual(self.outcomes(), {"failure": 2, "repeated": 1})
+        self.assertCalls(2)
+
+    def test_throttled_is_the_policy(self) -> None:
+        """
+        C{throttled} counts what the policy refused without a check: a full
+        network (C{network-throttled}) and a locked account
+        (C{account-locked}); a stale password retried from a locked place
+        is throttled too, the lock coming first.
+        """
+        self.make_guard(account_failures=2, network_failures=3)
+        events = self.capture_log()
+        self.assertRefused(self.check(password=b"wrong-1"))  # failure
+        self.assertRefused(self.check(password=b"wrong-1"))  # repeated
+        self.assertRefused(self.check(password=b"wrong-2"))  # failure: locks the account
+        self.assertRefused(self.check(password=b"wrong-1", source=ELSEWHERE))  # locked
+        self.assertRefused(self.check("bob@example.test", b"x", "198.51.100.8"))  # failure
+        self.assertRefused(self.check("carol@example.test", b"y", "198.51.100.9"))  # network
+        self.assertEqual(self.outcomes(), {"failure": 3, "repeated": 1, "throttled": 2})
+        self.assertEqual(self.reasons(events),
+                         ["rejected", "repeated-password", "rejected", "account-locked",
+                          "rejected", "network-throttled"])
+        self.assertCalls(3)
+
+    def test_remote_store_repeats(self) -> None:
+        """
+        With LDAP or IMAP a repeated wrong password is checked again (the
+        password may have changed there); refused again, it is repeated,
+        not a failure, and still counted once against the account.
+        """
+        self.model = guarded_model(self.mktemp(), account_failures=3, network_failures=1000)
+        self.clock = Clock()
+        self.backend = FakeBackend()
+        self.guard = Guard(self.backend, lambda: self.model, self.clock, local_store=False)
+        for _ in range(10):
+            self.assertRefused(self.check(password=b"stale"))
+        self.assertCalls(10)
+        self.assertEqual(self.outcomes(), {"failure": 1, "repeated": 9})
+        self.assertEqual(self.successResultOf(self.check()), OWNER)
+
+    def test_shared_checks(self) -> None:
+        """
+        Identical checks that wait for one running check each count an
+        outcome: the verified password a success each, a wrong one a
+        failure for the check and repeated for those that shared it.
+        """
+        self.make_guard()
+        self.backend.hold()
+        right = [self.check(source=HOME) for _ in range(3)]
+        wrong = [self.check(password=b"stale", source=HOME) for _ in range(4)]
+        self.assertCalls(2)
+        self.assertEqual(self.outcomes(), {})
+        self.backend.release(1)
+        self.backend.release(0)
+        for d in right:
+            self.assertEqual(self.successResultOf(d), OWNER)
+        for d in wrong:
+            self.assertRefused(d)
+        self.assertEqual(self.outcomes(), {"success": 3, "failure": 1, "repeated": 3})
+
+    def test_busy_unavailable_error(self) -> None:
+        """
+        A check refused because C{max_pending} checks are pending is busy;
+        a store that cannot answer is unavailable; a store raising
+        something unexpected is an error (logged with its traceback).  All
+        three are 503s and none is a failure.
+        """
+        self.make_guard(max_pending=1)
+        self.backend.hold()
+        held = self.check(password=b"held", source=HOME)
+        self.failureResultOf(self.check(password=b"other", source=HOME), CheckerBusy)
+        self.assertEqual(self.outcomes(), {"busy": 1})
+        self.backend.release()
+        self.assertRefused(held)
+        self.backend.held = None
+        self.backend.error = BackendUnavailable()
+        self.failureResultOf(self.check(password=b"down"), BackendUnavailable)
+        self.backend.error = None
+        self.backend.raised = RuntimeError("bug")
+        failure = self.failureResultOf(self.check(password=b"bug"), Unavailable)
+        self.assertFalse(failure.check(RuntimeError))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.outcomes(),
+                         {"busy": 1, "failure": 1, "unavailable": 1, "error": 1})
+
+    def test_malformed(self) -> None:
+        """
+        L{Guard.malformed} counts a login whose header held no usable
+        credentials, and nothing else: no check, no counter.
+        """
+        self.make_guard(network_failures=1)
+        for _ in range(5):
+            self.guard.malformed()
+        self.assertEqual(self.outcomes(), {"malformed": 5})
+        self.assertEqual(self.successResultOf(self.check()), OWNER)
+        self.assertCalls(1)
+
+    def test_one_outcome_per_login(self) -> None:
+        """
+        Over a mix of everything, the outcomes add up to the logins.
+        """
+        self.make_guard(account_failures=3, network_failures=4, max_pending=2)
+        logins = 0
+        for i in range(30):
+            d = self.check(f"user{i % 4}@example.test", b"pw-%d" % (i % 3,),
+                           f"198.51.{i % 2}.{i}")
+            d.addErrback(lambda f: None)
+            logins += 1
+            self.clock.advance(17)
+        self.successResultOf(self.check())
+        self.guard.malformed()
+        logins += 2
+        self.assertEqual(sum(self.guard.outcomes.values()), logins)
+        self.assertEqual(set(self.guard.outcomes), {"success", "failure", "repeated",
+                                                    "throttled", "malformed"})
+
+    def test_malformed_through_the_tree(self) -> None:
+        """
+        Through the resource tree, a header that holds no usable Basic
+        credentials (bad Base64, no colon, another scheme) is a 401 counted
+        malformed by the guard; a request without any header gets the first
+        challenge and counts nothing; good credentials count a success.
+        """
+        from smartdiscover.web.tree import build_resource_tree
+        from tests.unit.test_web import (AUTODISCOVER_PATH, OUTLOOK_REQUEST, Connection,
+                                         basic, http_request)
+
+        self.make_guard()
+        tree = build_resource_tree(self.guard, lambda: self.model, lambda: None,
+                                   self.model.public_hostname)
+        headers: list[tuple[bytes, ...]] = [
+            (b"Authorization: Basic !!!",), (b"Authorization: Basic " + b"bm9jb2xvbg==",),
+            (b"Authorization: Negotiate TlRMTVNTUAAB",), ()]
+        for header in headers:
+            connection = Connection(tree)
+            connection.send(http_request(b"POST", AUTODISCOVER_PATH, header, OUTLOOK_REQUEST))
+            self.assertEqual(connection.response().code, 401, header)
+        self.assertEqual(self.outcomes(), {"malformed": 3})
+        connection = Connection(tree)
+        connection.send(http_request(b"POST", AUTODISCOVER_PATH,
+                                     (basic(USER.encode(), PASSWORD),), OUTLOOK_REQUEST))
+        self.assertEqual(connection.response().code, 200)
+        self.assertEqual(self.outcomes(), {"malformed": 3, "success": 1})
+        self.assertCalls(1)

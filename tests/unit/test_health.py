@@ -1099,7 +1099,8 @@ class MetricsTests(_WebTestCase):
         samples = self.scrape()
         outcomes = {dict(labels)["outcome"]: value for (name, labels), value in samples.items()
                     if name == "smartdiscover_auth_total"}
-        self.assertEqual(outcomes, {"success": 1, "failure": 5, "throttled": 1})
+        self.assertEqual(outcomes, {"success": 1, "failure": 5, "throttled": 1, "repeated": 0,
+                                    "malformed": 0, "busy": 0, "unavailable": 0, "error": 0})
         self.assertEqual(samples[("smartdiscover_auth_verifications_total", frozenset())],
                          len(backend.calls))
         self.assertEqual(len(backend.calls), 6)
@@ -1163,7 +1164,7 @@ class MetricsTests(_WebTestCase):
         how many endpoints are left out.
         (issue 7 section 3; README "Health, and fail-over".)
         """
-        self.metrics.add_source(health_metrics(self.monitor))
+        self.metrics.add_source(health_metrics(self.monitor, self.current))
         samples = self.scrape()
         self.assertNotIn(("smartdiscover_endpoint_up", frozenset({("endpoint", IMAP_A)})),
                          samples)  # not probed yet: no verdict
@@ -1182,6 +1183,28 @@ class MetricsTests(_WebTestCase):
         self.assertEqual(samples[("smartdiscover_endpoints_left_out", frozenset())], 1)
         self.assertEqual(samples[("smartdiscover_endpoint_probe_seconds",
                                   frozenset({("endpoint", IMAP_A)}))], 0.001)
+
+    def test_left_out_counts_only_what_answers_drop(self) -> None:
+        """
+        smartdiscover_endpoints_left_out counts the endpoints no answer
+        names, not every failing one: with both IMAP hosts, the other
+        domain's IMAP host and EWS failing past the grace period, every one
+        of them is still advertised (no working alternative; URLs are never
+        left out), so 0; once one IMAP host works again, the other is left
+        out: 1 (issue 16, section 6).
+        """
+        self.metrics.add_source(health_metrics(self.monitor, self.current))
+        self.probe.results.update({IMAP_A: REFUSED, IMAP_B: REFUSED, IMAP_ORG: REFUSED,
+                                   EWS: REFUSED})
+        self.turn()
+        self.turn(120)
+        self.assertEqual(len(self.monitor.down), 4)
+        samples = self.scrape()
+        self.assertEqual(samples[("smartdiscover_endpoints_left_out", frozenset())], 0)
+        self.probe.results[IMAP_B] = OK
+        self.turn(60)
+        samples = self.scrape()
+        self.assertEqual(samples[("smartdiscover_endpoints_left_out", frozenset())], 1)
 
 
 USER = "demo@example.test"

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import smartdiscover
 from smartdiscover import cli
 from smartdiscover.config import load
-from smartdiscover.config.hostname import rename_host
+from smartdiscover.config.hostname import hosts_entries, mentions, rename_host
 from smartdiscover.web.devcert import create_development_certificate, development_names
 from tests.helpers import MINIMAL_INI, write_config
 
@@ -90,6 +90,8 @@ LINES: list[str | tuple[str, str]] = [
     "server.ttl = mail.example.test",
     ("imap.host = mail.example.test", "imap.host = mx.example.test"),
     ("sip.host : mail.example.test", "sip.host : mx.example.test"),
+    ("pop3.host = pop.example.org,mail.example.test ,  mail.example.test.evil",
+     "pop3.host = pop.example.org,mx.example.test ,  mail.example.test.evil"),
     "smtp.host = smtp.example.org",
     "urls.host = mail.example.test",
     "imap.hostname = mail.example.test",
@@ -106,6 +108,22 @@ LINES: list[str | tuple[str, str]] = [
     "",
     "[elsewhere]",
     "host = mail.example.test",
+    "",
+    "[dns]",
+    ("nameservers = mail.example.test,ns2.example.org",
+     "nameservers = mx.example.test,ns2.example.org"),
+    ("mx = 10 mail.example.test , 20  backup.example.test, 30\tmail.example.test ; two",
+     "mx = 10 mx.example.test , 20  backup.example.test, 30\tmx.example.test ; two"),
+    "hostmaster = hostmaster@mail.example.test",
+    "tcp_idle = 10",
+    "",
+    "[hosts]",
+    "; mail.example.test = 192.0.2.99 (commented out)",
+    ("mail.example.test = 192.0.2.1, 2001:db8::1 ; the machine",
+     "mx.example.test = 192.0.2.1, 2001:db8::1 ; the machine"),
+    "autodiscover.example.test = 192.0.2.1",
+    "mail.example.test.evil = 192.0.2.9",
+    "xmail.example.test = mail.example.test",
 ]
 
 
@@ -187,12 +205,15 @@ class RenameHostTests(SynchronousTestCase):
     def test_renames_every_host_field_and_url(self) -> None:
         """
         [server] public_hostname, every service C{host}, the [domain:]
-        C{server.public_hostname} and C{SERVICE.host} keys, and the host of
-        every http(s) URL in [urls], [domain:] C{urls.*} and [redirectUrl]
-        are renamed, keeping separator, spacing, inline comment, scheme,
-        port, userinfo, path, query and fragment; every other line (comments,
-        blank lines, continuation lines, look-alike hosts, keys that are not
-        host fields) stays as it is.
+        C{server.public_hostname} and C{SERVICE.host} keys, the items of
+        host lists (a service's hosts, [dns] C{nameservers}, the hosts of
+        [dns] C{mx}), the name of the host's own [hosts] entry, and the host
+        of every http(s) URL in [urls], [domain:] C{urls.*} and
+        [redirectUrl] are renamed, keeping separator, spacing, inline
+        comment, scheme, port, userinfo, path, query, fragment and the
+        entry's addresses; every other line (comments, blank lines,
+        continuation lines, look-alike hosts, keys that are not host fields,
+        other [hosts] entries, the hostmaster address) stays as it is.
         """
         self.assertEqual(rename_host(ORIGINAL, OLD, NEW).splitlines(), RENAMED.splitlines())
         self.assertEqual(rename_host(ORIGINAL, OLD, NEW), RENAMED)
@@ -364,6 +385,156 @@ class RenameHostTests(SynchronousTestCase):
         text = "\ufeff[server]\npublic_hostname = mail.example.test\n"
         self.assertEqual(rename_host(text, OLD, NEW),
                          "\ufeff[server]\npublic_hostname = mx.example.test\n")
+
+    def test_hosts_entry_renamed_in_place(self) -> None:
+        """
+        The [hosts] entry of the old host becomes the new host's, on the
+        same line: separator, addresses and inline comment
+        kept, the entries around it and the comments in order, whatever
+        letter case, trailing dot or IDNA form the key is written in.
+        """
+        for key in ("mail.example.test", "MAIL.Example.Test", "mail.example.test.",
+                    "Mail.EXAMPLE.test"):
+            text = ("[hosts]\n; first the machine\nautoconfig.example.test = 192.0.2.2\n"
+                    f"{key}\t:  192.0.2.1,2001:db8::1   # the machine\n"
+                    "autodiscover.example.test = 192.0.2.1\n")
+            self.assertEqual(
+                rename_host(text, OLD, NEW),
+                "[hosts]\n; first the machine\nautoconfig.example.test = 192.0.2.2\n"
+                f"{NEW}\t:  192.0.2.1,2001:db8::1   # the machine\n"
+                "autodiscover.example.test = 192.0.2.1\n", key)
+        idn = "[hosts]\nm\u00e4il.example.test = 192.0.2.1\n"
+        for old in ("xn--mil-qla.example.test", "M\u00c4IL.example.test"):
+            self.assertEqual(rename_host(idn, old, NEW), f"[hosts]\n{NEW} = 192.0.2.1\n")
+
+    def test_hosts_entry_of_new_host_kept(self) -> None:
+        """
+        When [hosts] already has an entry for the new host (in any
+        spelling), both entries stay as written: the administrator said
+        where the new name is, and the old name keeps its addresses; every
+        other field is renamed all the same.
+        """
+        for spelling in (NEW, "MX.example.TEST", "mx.example.test."):
+            text = ("[server]\npublic_hostname = mail.example.test\n"
+                    "[hosts]\nmail.example.test = 192.0.2.1\n"
+                    f"{spelling} = 192.0.2.50\n")
+            self.assertEqual(rename_host(text, OLD, NEW),
+                             text.replace("public_hostname = mail.example.test",
+                                          "public_hostname = mx.example.test"), spelling)
+
+    def test_hosts_entry_look_alikes(self) -> None:
+        """
+        Only the entry named exactly the old host is renamed: not a
+        look-alike key, not a value naming it, not a key outside [hosts],
+        not a commented-out entry.
+        """
+        text = ("[hosts]\nmail.example.test.evil = 192.0.2.1\nxmail.example.test = 192.0.2.2\n"
+                "mail.example = 192.0.2.3\nother.example.test = mail.example.test\n"
+                ";mail.example.test = 192.0.2.4\n"
+                "[elsewhere]\nmail.example.test = 192.0.2.5\n"
+                "[dns]\nmail.example.test = 192.0.2.6\n")
+        self.assertEqual(rename_host(text, OLD, NEW), text)
+
+    def test_host_lists(self) -> None:
+        """
+        In a list of hosts (a service's C{host}, a [domain:] C{SERVICE.host},
+        [dns] C{nameservers}, the hosts of [dns] C{mx}), each item that is
+        the old host is renamed, in any spelling, with every comma and space
+        kept; so is an item on a continuation line of such a list; look-alike
+        items, MX preferences and continuation lines of other keys stay.
+        """
+        text = ("[server]\ndomains = example.test,\n  mail.example.test\n"
+                "[imap]\nhost = imap1.example.test,  MAIL.example.test.\t, mail.example.tes\n"
+                "[smtp]\nhost = smtp.example.test,\n    mail.example.test ; second\n"
+                "port = 587\n"
+                "[domain:example.org]\nsmtp.host = mail.example.test,smtp.example.org\n"
+                "smtp.port = 587\n"
+                "[dns]\nnameservers =mail.example.test\nmx = 10 mail.example.test,\n"
+                "  20 mail.example.test.evil, 30 mail.example.test\n"
+                "hostmaster = root@mail.example.test\n")
+        expected = ("[server]\ndomains = example.test,\n  mail.example.test\n"
+                    "[imap]\nhost = imap1.example.test,  mx.example.test\t, mail.example.tes\n"
+                    "[smtp]\nhost = smtp.example.test,\n    mx.example.test ; second\n"
+                    "port = 587\n"
+                    "[domain:example.org]\nsmtp.host = mx.example.test,smtp.example.org\n"
+                    "smtp.port = 587\n"
+                    "[dns]\nnameservers =mx.example.test\nmx = 10 mx.example.test,\n"
+                    "  20 mail.example.test.evil, 30 mx.example.test\n"
+                    "hostmaster = root@mail.example.test\n")
+        self.assertEqual(rename_host(text, OLD, NEW), expected)
+        self.assertEqual(rename_host(text, "10", NEW), text)  # a preference is no host
+
+    def test_records(self) -> None:
+        """
+        In [records], the targets of CNAME, MX and SRV records that are the
+        old host are renamed, on the key's line and on continuation lines,
+        with the spacing kept; a key whose name is the old host is renamed
+        (its type and data kept) unless the new host has a key of that
+        type already; TXT and CAA data, look-alikes, owners below the host
+        and other fields of a record stay as written.
+        """
+        text = ("[records]\n"
+                "www.example.test CNAME = mail.example.test\n"
+                "lists.example.test MX = 10 MAIL.example.test.\n"
+                "                        20  mail.example.test ; backup\n"
+                "                        30 mail.example.test.evil\n"
+                "_sieve._tcp.example.test SRV = 0 1 4190 mail.example.test\n"
+                "_x._tcp.example.test SRV = 0 1 mail.example.test other.example.test\n"
+                "mail.example.test TXT = \"v=spf1 a:mail.example.test -all\"\n"
+                "Mail.Example.Test.  CAA = 0 issue \"mail.example.test\"\n"
+                "mail.example.test MX = 10 mx.example.test\n"
+                "mx.example.test MX = 0 .\n"
+                "_25._tcp.mail.example.test TXT = \"x\"\n"
+                "mail.example.test.evil CNAME = mail.example.test.evil2\n")
+        expected = ("[records]\n"
+                    "www.example.test CNAME = mx.example.test\n"
+                    "lists.example.test MX = 10 mx.example.test\n"
+                    "                        20  mx.example.test ; backup\n"
+                    "                        30 mail.example.test.evil\n"
+                    "_sieve._tcp.example.test SRV = 0 1 4190 mx.example.test\n"
+                    "_x._tcp.example.test SRV = 0 1 mail.example.test other.example.test\n"
+                    "mx.example.test TXT = \"v=spf1 a:mail.example.test -all\"\n"
+                    "mx.example.test  CAA = 0 issue \"mail.example.test\"\n"
+                    "mail.example.test MX = 10 mx.example.test\n"
+                    "mx.example.test MX = 0 .\n"
+                    "_25._tcp.mail.example.test TXT = \"x\"\n"
+                    "mail.example.test.evil CNAME = mail.example.test.evil2\n")
+        self.assertEqual(rename_host(text, OLD, NEW), expected)
+
+    def test_mentions(self) -> None:
+        """
+        L{mentions} finds the lines that still name a host outside comments
+        and [hosts]: in an address, a TXT string, a URL's query, a key, in
+        any spelling (an IDNA name in its Unicode form too); not a
+        look-alike, not a comment.
+        """
+        text = ("; mail.example.test\n[dns]\n"
+                "hostmaster = root@MAIL.example.test ; mail.example.test\n"
+                "ttl = 300 ; mail.example.test\n"
+                "[records]\nexample.test TXT = \"v=spf1 a:mail.example.test -all\"\n"
+                "x.example.test CNAME = mail.example.test.evil\n"
+                "[urls]\ncaldav = https://dav.example.test/?user=m\u00e4il.example.test\n"
+                "[hosts]\nmail.example.test = 192.0.2.1\n"
+                "[redirectAddr]\nmail.example.test = jane@example.test\n")
+        self.assertEqual(mentions(text, "mail.example.test"), [
+            (3, "hostmaster = root@MAIL.example.test ; mail.example.test"),
+            (6, 'example.test TXT = "v=spf1 a:mail.example.test -all"'),
+            (13, "mail.example.test = jane@example.test")])
+        self.assertEqual(mentions(text, "xn--mil-qla.example.test"),
+                         [(9, "caldav = https://dav.example.test/?user=m\u00e4il.example.test")])
+
+    def test_hosts_entries(self) -> None:
+        """
+        L{hosts_entries} lists the [hosts] names normalised, in file order,
+        leaving out keys that are no host name and keys of other sections.
+        """
+        text = ("[server]\npublic_hostname = mail.example.test\n"
+                "[hosts]\n; comment = x\nMAIL.example.test. = 192.0.2.1\n"
+                "bad_host name = 192.0.2.2\nm\u00e4il.example.test = 192.0.2.3\n"
+                "  continued.example.test\n"
+                "[dns]\nns.example.test = 192.0.2.4\n")
+        self.assertEqual(hosts_entries(text), ["mail.example.test", "xn--mil-qla.example.test"])
+        self.assertEqual(hosts_entries(MINIMAL_INI), [])
 
 
 class SetHostnameTests(SynchronousTestCase):
@@ -679,3 +850,251 @@ class SetHostnameTests(SynchronousTestCase):
         self.assertEqual(self.diff_lines("+"), MINIMAL_NEW_LINES)
         self.assertEqual(self.stdout.getvalue().splitlines()[-1],
                          f"{path}: written; send SIGHUP to the running service to apply it")
+
+
+def copy_shipped(directory: str | Path) -> Path:
+    """
+    The shipped C{etc/sd.ini} and C{etc/users.passwd}, byte for byte, in
+    C{directory}; return the INI path.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("sd.ini", "users.passwd"):
+        (directory / name).write_bytes((CHECKOUT / "etc" / name).read_bytes())
+    return directory / "sd.ini"
+
+
+def assert_shipped_renamed(case: SynchronousTestCase, path: Path, diff: str) -> None:
+    """
+    C{path}, a copy of the shipped configuration, was renamed from OLD to
+    NEW as C{diff} shows: only lines that named OLD changed, each to the
+    same line with NEW; the [hosts] entry with them; comments and order as
+    shipped; the result loads, and its zone gives the new host and the
+    aliases that default to it the shipped addresses.
+    """
+    from twisted.names import dns
+
+    from smartdiscover.dns.records import all_records
+
+    shipped = (CHECKOUT / "etc" / "sd.ini").read_text(encoding="utf-8").splitlines()
+    written = path.read_text(encoding="utf-8").splitlines()
+    removed = [line[1:] for line in diff.splitlines()
+               if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
+    case.assertIn(f"{OLD} = 127.0.0.1, ::1", removed)
+    case.assertIn(f"{NEW} = 127.0.0.1, ::1", added)
+    case.assertIn(f"public_hostname = {NEW}", added)
+    case.assertEqual([line.replace(OLD, NEW) for line in removed], added)
+    case.assertEqual(len(written), len(shipped))
+    for before, after in zip(shipped, written):
+        case.assertEqual(after, before.replace(OLD, NEW) if before in removed else before)
+        if not before.lstrip().startswith((";", "#")):
+            case.assertNotIn(OLD, after)
+    model = load(path)
+    case.assertEqual(model.public_hostname, NEW)
+    case.assertEqual({s.host for s in model.catalogue.services}, {NEW})
+    assert model.dns is not None
+    case.assertEqual(dict(model.dns.hosts), {NEW: ("127.0.0.1", "::1")})
+    records = all_records(model, serial=1)["example.test"]
+    for name in (NEW, "autodiscover.example.test", "autoconfig.example.test"):
+        case.assertEqual(
+            sorted(payload.dottedQuad() for owner, kind, payload in records
+                   if owner == name and kind == dns.A), ["127.0.0.1"], name)
+    case.assertFalse([owner for owner, _, _ in records if owner == OLD])
+
+
+class ShippedConfigurationTests(SynchronousTestCase):
+    """
+    C{set-hostname} on the shipped C{etc/sd.ini} exactly (issue 16,
+    section 4): the DNS responder is on, so every in-zone name needs a
+    [hosts] address, and renaming the host renames its entry.
+    """
+
+    def setUp(self) -> None:
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+        self.patch(sys, "stderr", self.stderr)
+
+    def set_hostname(self, path: Path, *args: str) -> int:
+        return cli.main(["set-hostname", *args, "--config", str(path)])
+
+    def test_shipped_configuration(self) -> None:
+        """
+        C{set-hostname mx.example.test} on the shipped file exits with 0,
+        writes nothing on stderr, and the diff and the written file show
+        every host field and the [hosts] entry renamed, nothing else.
+        """
+        path = copy_shipped(self.mktemp())
+        self.assertEqual(self.set_hostname(path, NEW), 0, self.stderr.getvalue())
+        self.assertEqual(self.stderr.getvalue(), "")
+        assert_shipped_renamed(self, path, self.stdout.getvalue())
+
+    def test_shipped_round_trip(self) -> None:
+        """
+        Renaming back gives the shipped bytes again.
+        """
+        path = copy_shipped(self.mktemp())
+        self.assertEqual(self.set_hostname(path, NEW), 0, self.stderr.getvalue())
+        self.assertEqual(self.set_hostname(path, OLD), 0, self.stderr.getvalue())
+        self.assertEqual(path.read_bytes(), (CHECKOUT / "etc" / "sd.ini").read_bytes())
+
+    def test_dry_run_on_shipped(self) -> None:
+        """
+        --dry-run shows the [hosts] line in the diff and leaves the file as
+        shipped.
+        """
+        path = copy_shipped(self.mktemp())
+        self.assertEqual(self.set_hostname(path, NEW, "--dry-run"), 0, self.stderr.getvalue())
+        self.assertIn(f"-{OLD} = 127.0.0.1, ::1\n", self.stdout.getvalue())
+        self.assertIn(f"+{NEW} = 127.0.0.1, ::1\n", self.stdout.getvalue())
+        self.assertEqual(path.read_bytes(), (CHECKOUT / "etc" / "sd.ini").read_bytes())
+
+    def test_new_host_has_an_entry_already(self) -> None:
+        """
+        When [hosts] already gives the new host an address (another
+        machine, or one the administrator added first), both entries are
+        kept as written, a note on stderr says so, and the result is
+        written and served with the new host's own address.
+        """
+        path = copy_shipped(self.mktemp())
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(f"{OLD} = 127.0.0.1, ::1\n",
+                                     f"{OLD} = 127.0.0.1, ::1\nMX.example.test = 127.0.0.5\n"),
+                        encoding="utf-8")
+        self.assertEqual(self.set_hostname(path, NEW), 0, self.stderr.getvalue())
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f"note: [hosts] already has an entry for {NEW}: it and the entry for {OLD} are "
+            f"kept as they are (remove the one for {OLD} once nothing needs it)\n")
+        self.assertNotIn(f"-{OLD} = ", self.stdout.getvalue())
+        model = load(path)
+        assert model.dns is not None
+        self.assertEqual(dict(model.dns.hosts),
+                         {OLD: ("127.0.0.1", "::1"), NEW: ("127.0.0.5",)})
+        self.assertEqual(model.public_hostname, NEW)
+
+    def test_from_service_host_renames_its_entry(self) -> None:
+        """
+        --from the host of one service renames that service's host and the
+        host's [hosts] entry; the public host and its entry stay.
+        """
+        path = copy_shipped(self.mktemp())
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("[smtp]\nhost = mail.example.test\n",
+                            "[smtp]\nhost = smtp.example.test\n")
+        path.write_text(text.replace(f"{OLD} = 127.0.0.1, ::1\n",
+                                     f"{OLD} = 127.0.0.1, ::1\nsmtp.example.test = 127.0.0.2\n"),
+                        encoding="utf-8")
+        load(path)
+        self.assertEqual(self.set_hostname(path, "submission.example.test", "--from",
+                                           "smtp.example.test"), 0, self.stderr.getvalue())
+        self.assertIn("+submission.example.test = 127.0.0.2\n", self.stdout.getvalue())
+        model = load(path)
+        assert model.dns is not None
+        self.assertEqual(dict(model.dns.hosts), {OLD: ("127.0.0.1", "::1"),
+                                                 "submission.example.test": ("127.0.0.2",)})
+        self.assertEqual(model.catalogue.service("smtp").host, "submission.example.test")
+        self.assertEqual(model.public_hostname, OLD)
+
+    def test_new_host_without_address_refused(self) -> None:
+        """
+        Renaming a host outside the served zones (which needs no address)
+        to one inside them, which [hosts] does not know: the result is
+        refused with the problem, naming the key and what to add, and the
+        file stays as it was.
+        """
+        path = copy_shipped(self.mktemp())
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("[smtp]\nhost = mail.example.test\n",
+                                     "[smtp]\nhost = smtp.provider.example\n"),
+                        encoding="utf-8")
+        load(path)
+        before = path.read_bytes()
+        self.assertEqual(self.set_hostname(path, "smtp.example.test", "--from",
+                                           "smtp.provider.example"), 1)
+        self.assertEqual(path.read_bytes(), before)
+        errors = self.stderr.getvalue().splitlines()
+        self.assertEqual(errors[0], f"smartdiscover: the result would not be valid; "
+                                    f"{path} is unchanged")
+        self.assertEqual(errors[1:], [f"{path.absolute()}: [smtp] host: smtp.example.test is "
+                                      "inside a served zone: [hosts] needs its address"])
+
+    def test_per_domain_public_host(self) -> None:
+        """
+        With a second domain whose [domain:] section names its own public
+        host: renaming the main host leaves that host and its [hosts] entry
+        alone (its aliases keep its addresses); --from renames it and its
+        entry, and leaves the main host alone.
+        """
+        path = copy_shipped(self.mktemp())
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("domains = example.test\n", "domains = example.test, example.org\n")
+        text = text.replace(f"{OLD} = 127.0.0.1, ::1\n",
+                            f"{OLD} = 127.0.0.1, ::1\nmail.example.org = 127.0.0.3\n")
+        path.write_text(text + "\n[domain:example.org]\nserver.public_hostname = "
+                               "mail.example.org\n", encoding="utf-8")
+        load(path)
+        self.assertEqual(self.set_hostname(path, NEW), 0, self.stderr.getvalue())
+        model = load(path)
+        assert model.dns is not None
+        self.assertEqual(dict(model.dns.hosts), {NEW: ("127.0.0.1", "::1"),
+                                                 "mail.example.org": ("127.0.0.3",)})
+        self.assertEqual(model.domain_catalogues["example.org"].public_hostname,
+                         "mail.example.org")
+        self.assertEqual(self.set_hostname(path, "mx.example.org", "--from",
+                                           "MAIL.example.org"), 0, self.stderr.getvalue())
+        model = load(path)
+        assert model.dns is not None
+        self.assertEqual(dict(model.dns.hosts), {NEW: ("127.0.0.1", "::1"),
+                                                 "mx.example.org": ("127.0.0.3",)})
+        self.assertEqual(model.public_hostname, NEW)
+        self.assertEqual(model.domain_catalogues["example.org"].public_hostname,
+                         "mx.example.org")
+        self.assertTrue(path.read_text(encoding="utf-8").endswith(
+            "\n[domain:example.org]\nserver.public_hostname = mx.example.org\n"))
+
+    def test_records_follow_the_host(self) -> None:
+        """
+        The shipped file with records of the zone owner that point at the
+        host (docs/dns.md's example): the MX and SRV targets and the TXT at
+        the host's name follow it, so the result is valid and the zone
+        points at the renamed host; what still names the old host where it
+        is no host field (an SPF mechanism, the SOA contact) is left as
+        written and listed in a note, line by line.
+        """
+        path = copy_shipped(self.mktemp())
+        text = path.read_text(encoding="utf-8")
+        text = text.replace("ttl = 300\n", "ttl = 300\nhostmaster = root@mail.example.test\n")
+        path.write_text(text + (
+            "\n[records]\n"
+            'example.test TXT = "v=spf1 a:mail.example.test -all"\n'
+            "lists.example.test MX = 10 mail.example.test\n"
+            "                        20 mx.backup.example.net\n"
+            "_sieve._tcp.example.test SRV = 0 1 4190 mail.example.test\n"
+            "webmail.example.test CNAME = mail.example.test\n"
+            'mail.example.test TXT = "v=spf1 a -all"\n'), encoding="utf-8")
+        load(path)
+        self.assertEqual(self.set_hostname(path, NEW), 0, self.stderr.getvalue())
+        lines = path.read_text(encoding="utf-8").splitlines()
+        spf = lines.index('example.test TXT = "v=spf1 a:mail.example.test -all"') + 1
+        hostmaster = lines.index("hostmaster = root@mail.example.test") + 1
+        self.assertEqual(self.stderr.getvalue().splitlines(), [
+            f"note: {OLD} is still named where it is no host field, left as written:",
+            f"  line {hostmaster}: hostmaster = root@mail.example.test",
+            f'  line {spf}: example.test TXT = "v=spf1 a:mail.example.test -all"'])
+        for line in ("lists.example.test MX = 10 mx.example.test",
+                     "_sieve._tcp.example.test SRV = 0 1 4190 mx.example.test",
+                     "webmail.example.test CNAME = mx.example.test",
+                     'mx.example.test TXT = "v=spf1 a -all"'):
+            self.assertIn(line, lines)
+        model = load(path)
+        assert model.dns is not None
+        self.assertEqual({(r.owner, r.rtype, r.target) for r in model.dns.records
+                          if r.rtype != "TXT"},
+                         {("lists.example.test", "MX", NEW),
+                          ("lists.example.test", "MX", "mx.backup.example.net"),
+                          ("_sieve._tcp.example.test", "SRV", NEW),
+                          ("webmail.example.test", "CNAME", NEW)})
+        self.assertIn((NEW, "TXT"), {(r.owner, r.rtype) for r in model.dns.records})
