@@ -41,11 +41,12 @@ def ensure_development_certificate(model: Model) -> None:
 def development_names(public_hostname: str, domains: tuple[str, ...]) -> list[str]:
     """
     The names a development certificate covers: the public host name, and
-    autodiscover.<domain> and <domain> for every served domain.
+    autodiscover.<domain>, autoconfig.<domain> (where plain HTTP sends
+    autoconfig clients) and <domain> for every served domain.
     """
     names = [public_hostname]
     for domain in domains:
-        names += [f"autodiscover.{domain}", domain]
+        names += [f"autodiscover.{domain}", f"autoconfig.{domain}", domain]
     return list(dict.fromkeys(names))
 
 

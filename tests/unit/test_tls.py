@@ -128,19 +128,20 @@ class DevelopmentCertificateTests(TLSFilesMixin, SynchronousTestCase):
     def test_names_from_configuration(self) -> None:
         """
         The certificate for the shipped configuration names the public host,
-        autodiscover.<domain> and <domain> (plus loopback), and its subject
+        autodiscover.<domain>, autoconfig.<domain> and <domain> (plus
+        loopback), and its subject
         CN is the public host name.
         """
         model = load(write_config(self.mktemp()))
         names = development_names(model.public_hostname, model.domains)
         self.assertEqual(names, ["mail.example.test", "autodiscover.example.test",
-                                 "example.test"])
+                                 "autoconfig.example.test", "example.test"])
         certificate, key = self.files(names)
         cert = _certificate(certificate)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = san.get_values_for_type(x509.DNSName)
         self.assertLessEqual({"mail.example.test", "autodiscover.example.test",
-                              "example.test"}, set(dns_names))
+                              "autoconfig.example.test", "example.test"}, set(dns_names))
         self.assertIn("localhost", dns_names)
         self.assertEqual(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
                          "mail.example.test")
@@ -152,7 +153,8 @@ class DevelopmentCertificateTests(TLSFilesMixin, SynchronousTestCase):
         """
         self.assertEqual(development_names("example.test", ("example.test", "other.test")),
                          ["example.test", "autodiscover.example.test",
-                          "autodiscover.other.test", "other.test"])
+                          "autoconfig.example.test", "autodiscover.other.test",
+                          "autoconfig.other.test", "other.test"])
 
     def test_ecdsa_p256_server_certificate(self) -> None:
         """
