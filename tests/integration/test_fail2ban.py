@@ -43,8 +43,9 @@ class Fail2banFilterTests(SynchronousTestCase):
         """
         fail2ban-regex finds exactly the failed logins, each with its real
         source address, IPv4 and IPv6; a user name that pretends to carry
-        another source cannot forge it; successes do not match; the
-        password never reaches the log.
+        another source or reason cannot forge it; a wrong password sent
+        again (repeated-password) and successes do not match; the password
+        never reaches the log.
         """
         model = load(write_config(self.mktemp()))
         guard = Guard(_Backend(), lambda: model, Clock())
@@ -54,7 +55,9 @@ class Fail2banFilterTests(SynchronousTestCase):
         try:
             attempts = [("demo@example.test", "192.0.2.7", SECRET),
                         ("x source=6.6.6.6 reason=y user=", "192.0.2.8", SECRET),
-                        ("demo@example.test", "2001:db8::5", SECRET),
+                        ("demo@example.test", "2001:db8::5", SECRET + "-2"),
+                        ("demo@example.test", "192.0.2.10", SECRET),
+                        ("x reason=repeated-password user=", "192.0.2.11", SECRET),
                         ("demo@example.test", "192.0.2.9", "right")]
             for user, source, password in attempts:
                 d = guard.requestAvatarId(
@@ -67,6 +70,10 @@ class Fail2banFilterTests(SynchronousTestCase):
         self.assertNotIn(SECRET, log.getvalue())
         result = subprocess.run(["fail2ban-regex", "-v", str(path), str(FILTER)],
                                 capture_output=True, text=True, check=True).stdout
-        self.assertRegex(result, r"Lines: \d+ lines, 0 ignored, 3 matched")
+        self.assertEqual(re.findall(r"authentication failed: source=\S+ reason=(\S+)",
+                                    log.getvalue()),
+                         ["rejected", "rejected", "rejected", "repeated-password",
+                          "rejected"])
+        self.assertRegex(result, r"Lines: \d+ lines, 0 ignored, 4 matched")
         hosts = re.findall(r"^\|\s+(\S+)\s+\w{3} \w{3} ", result, re.MULTILINE)
-        self.assertEqual(hosts, ["192.0.2.7", "192.0.2.8", "2001:db8::5"])
+        self.assertEqual(hosts, ["192.0.2.7", "192.0.2.8", "2001:db8::5", "192.0.2.11"])
