@@ -3,10 +3,10 @@ Where a probe connects: for a name inside a served zone, the addresses the
 zone itself publishes (SmartDiscover is authoritative for it, so that is
 what clients get, and a closed network needs no DNS server); for any other
 name, the system resolver's (the reactor's C{nameResolver}, off the reactor
-thread).  Then each address in the order given, as L{HostnameEndpoint}
-does: the next one after L{ATTEMPT_DELAY} or as soon as one fails, the
-first connection wins, and when all fail the error says which address
-failed and why.
+thread).  L{HostnameEndpoint} connects to them in order, the next one 0.3 s
+after the last started, the first connection wins; it sees the reactor
+through L{_Recording}, which notes every attempt, so that when all fail
+the error says which address failed and why.
 
 TLS is no business of this module: the probes wrap these connections with
 options for the host name (SNI and service_identity), never the address.
@@ -16,29 +16,29 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import idna
 from twisted.internet import error as neterror
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import (
     IAddress,
-    IDelayedCall,
+    IConnector,
     IHostnameResolver,
     IHostResolution,
     IProtocol,
     IProtocolFactory,
+    IReactorPluggableNameResolver,
     IReactorTCP,
     IReactorTime,
     IResolutionReceiver,
     IStreamClientEndpoint,
 )
+from twisted.internet.protocol import ClientFactory, P
 from twisted.python.failure import Failure
 from zope.interface import implementer
-
-ATTEMPT_DELAY = 0.3  # HostnameEndpoint's default: the next address after this long
 
 Address = IPv4Address | IPv6Address
 
@@ -58,6 +58,14 @@ def _key(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
+def _ascii(host: str) -> str:
+    """
+    C{host} as a resolver is asked: an IP address as it is, a name in IDNA
+    (UnicodeError: not a host name).
+    """
+    return host if is_address(host) else idna.encode(host, uts46=True).decode("ascii")
+
+
 def _address(host: str, port: int, transport: str) -> Address:
     semantics: Literal["TCP", "UDP"] = "UDP" if transport == "UDP" else "TCP"
     if ipaddress.ip_address(host).version == 6:
@@ -74,12 +82,36 @@ class _Resolution:
         pass  # answered before it is returned
 
 
+@implementer(IResolutionReceiver)
+class _Distinct:
+    """
+    Passes each address on once, in the place it came first.
+    """
+
+    def __init__(self, receiver: IResolutionReceiver) -> None:
+        self._receiver = receiver
+        self._seen: set[str] = set()
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        self._receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: IAddress) -> None:
+        assert isinstance(address, (IPv4Address, IPv6Address))  # what name resolution gives
+        if address.host not in self._seen:
+            self._seen.add(address.host)
+            self._receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        self._receiver.resolutionComplete()
+
+
 @implementer(IHostnameResolver)
 class ZoneResolver:
     """
-    Answers the names in C{published} with their addresses, at once and in
-    that order (an empty tuple: the name has none); every other name goes
-    to the resolver C{fallback} returns, the system resolver.
+    Answers an IP address with itself and the names in C{published} with
+    their addresses, at once and in that order (an empty tuple: the name
+    has none); every other name goes to the resolver C{fallback} returns,
+    the system resolver.  Each address is given once.
     """
 
     def __init__(self, published: Mapping[str, tuple[str, ...]],
@@ -91,17 +123,18 @@ class ZoneResolver:
                         portNumber: int = 0,
                         addressTypes: Sequence[type[IAddress]] | None = None,
                         transportSemantics: str = "TCP") -> IHostResolution:
-        addresses = self._published.get(_key(hostName))
+        receiver = _Distinct(resolutionReceiver)
+        addresses = (hostName,) if is_address(hostName) else self._published.get(_key(hostName))
         if addresses is None:
-            return self._fallback().resolveHostName(resolutionReceiver, hostName, portNumber,
+            return self._fallback().resolveHostName(receiver, hostName, portNumber,
                                                     addressTypes, transportSemantics)
         resolution = _Resolution(hostName)
-        resolutionReceiver.resolutionBegan(resolution)
+        receiver.resolutionBegan(resolution)
         for host in addresses:
             found = _address(host, portNumber, transportSemantics)
             if addressTypes is None or any(isinstance(found, t) for t in addressTypes):
-                resolutionReceiver.addressResolved(found)
-        resolutionReceiver.resolutionComplete()
+                receiver.addressResolved(found)
+        receiver.resolutionComplete()
         return resolution
 
     def publishes(self, name: str) -> bool:
@@ -142,10 +175,8 @@ def resolve(resolver: ZoneResolver, host: str, port: int,
     address; fails with L{NotPublished} or L{neterror.DNSLookupError} when
     there is none.
     """
-    if is_address(host):
-        return succeed([_address(host, port, transport)])
     receiver = _Receiver()
-    name = idna.encode(host, uts46=True).decode("ascii")  # UnicodeError: not a host name
+    name = _ascii(host)
 
     def found(addresses: list[Address]) -> list[Address]:
         if addresses:
@@ -243,6 +274,71 @@ class IConnectingReactor(IReactorTCP, IReactorTime):
     """
 
 
+class _Attempt(ClientFactory[P]):
+    """
+    The factory of the connection attempt to C{host}: notes in C{attempts}
+    that it connected, or why it failed.
+    """
+
+    noisy = False
+
+    def __init__(self, factory: ClientFactory[P], host: str, attempts: Attempts) -> None:
+        self._factory = factory
+        self._host = host
+        self._attempts = attempts
+
+    def doStart(self) -> None:
+        self._factory.doStart()
+
+    def doStop(self) -> None:
+        self._factory.doStop()
+
+    def startedConnecting(self, connector: IConnector) -> None:
+        self._factory.startedConnecting(connector)
+
+    def buildProtocol(self, addr: IAddress | None) -> P | None:
+        protocol = self._factory.buildProtocol(addr)
+        if protocol is not None and self._attempts.connected is None:
+            self._attempts.connected = self._host
+        return protocol
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        # UserError itself (not its TimeoutError) is stopConnecting: the
+        # attempt was cancelled, another won or the deadline passed.
+        if type(reason.value) is not neterror.UserError:
+            self._attempts.failures.setdefault(self._host, connect_reason(reason.value))
+        self._factory.clientConnectionFailed(connector, reason)
+
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
+        self._factory.clientConnectionLost(connector, reason)
+
+
+@implementer(IReactorTCP, IReactorTime, IReactorPluggableNameResolver)
+class _Recording:
+    """
+    C{reactor} as L{HostnameEndpoint} sees it for one connection: names
+    resolved by C{resolver}, every TCP connection attempt noted in
+    C{attempts}; the rest is C{reactor}'s own.
+    """
+
+    def __init__(self, reactor: IConnectingReactor, resolver: ZoneResolver,
+                 attempts: Attempts) -> None:
+        self._reactor = reactor
+        self.nameResolver: IHostnameResolver = resolver
+        self._attempts = attempts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reactor, name)
+
+    def connectTCP(self, host: str, port: int, factory: ClientFactory[P],
+                   timeout: float = 30.0,
+                   bindAddress: tuple[str, int] | None = None) -> IConnector:
+        self._attempts.resolved = True  # HostnameEndpoint connects once it has addresses
+        self._attempts.tried.append(host)
+        return self._reactor.connectTCP(host, port, _Attempt(factory, host, self._attempts),
+                                        timeout, bindAddress)
+
+
 @implementer(IStreamClientEndpoint)
 class AddressesEndpoint:
     """
@@ -251,118 +347,33 @@ class AddressesEndpoint:
     """
 
     def __init__(self, reactor: IConnectingReactor, resolver: ZoneResolver, host: str,
-                 port: int, timeout: float, attempts: Attempts,
-                 delay: float = ATTEMPT_DELAY) -> None:
+                 port: int, timeout: float, attempts: Attempts) -> None:
         self._reactor = reactor
         self._resolver = resolver
         self._host = host
         self._port = port
         self._timeout = timeout
         self._attempts = attempts
-        self._delay = delay
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
         try:
-            resolved = resolve(self._resolver, self._host, self._port)
+            name = _ascii(self._host)
         except UnicodeError as e:  # not a host name
             return fail(e)
+        reactor = _Recording(self._reactor, self._resolver, self._attempts)
+        connected = HostnameEndpoint(reactor, name, self._port, self._timeout).connect(
+            protocolFactory)
+        return connected.addErrback(self._failed, name)
 
-        def known(addresses: list[Address]) -> list[Address]:
-            self._attempts.resolved = True
-            return addresses
-
-        def failed(reason: Failure) -> Failure:
-            if not reason.check(CancelledError):
-                self._attempts.resolved = True
+    def _failed(self, reason: Failure, name: str) -> Failure:
+        """
+        L{HostnameEndpoint} gives the last failure: say what every address
+        did (L{Unreachable}), or that the zone publishes none.
+        """
+        if reason.check(CancelledError, neterror.ConnectingCancelledError):
             return reason
-
-        resolved.addCallbacks(known, failed)
-        return resolved.addCallback(self._race, protocolFactory)
-
-    def _race(self, addresses: list[Address],
-              factory: IProtocolFactory) -> Deferred[IProtocol]:
-        return _Race(self._reactor, addresses, factory, self._timeout, self._delay,
-                     self._attempts).winner
-
-
-class _Race:
-    """
-    One attempt per address, started in order, L{ATTEMPT_DELAY} apart or
-    as soon as the one before failed; C{winner} fires with the first
-    connected protocol (the others are cancelled) or fails with
-    L{Unreachable} once all failed.  Cancelling it cancels every attempt.
-    """
-
-    def __init__(self, reactor: IConnectingReactor, addresses: Iterable[Address],
-                 factory: IProtocolFactory, timeout: float, delay: float,
-                 attempts: Attempts) -> None:
-        self._reactor = reactor
-        unique: dict[str, Address] = {}
-        for address in addresses:  # once each, in the place it came first
-            unique.setdefault(address.host, address)
-        self._queue = list(unique.values())
-        self._factory = factory
-        self._timeout = timeout
-        self._delay = delay
-        self._attempts = attempts
-        self._pending: list[Deferred[IProtocol]] = []
-        self._timer: IDelayedCall | None = None
-        self._over = False
-        self.winner: Deferred[IProtocol] = Deferred(canceller=lambda _: self._stop())
-        self._next()
-
-    def _next(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self._over or not self._queue:
-            return
-        address = self._queue.pop(0)
-        endpoint: IStreamClientEndpoint
-        if isinstance(address, IPv6Address):
-            endpoint = TCP6ClientEndpoint(self._reactor, address.host, address.port,
-                                          self._timeout)
-        else:
-            endpoint = TCP4ClientEndpoint(self._reactor, address.host, address.port,
-                                          self._timeout)
-        self._attempts.tried.append(address.host)
-        attempt = endpoint.connect(self._factory)
-        self._pending.append(attempt)
-        if self._queue:
-            self._timer = self._reactor.callLater(self._delay, self._next)
-        attempt.addCallbacks(self._connected, self._failed,
-                             callbackArgs=(attempt, address.host),
-                             errbackArgs=(attempt, address.host))
-
-    def _connected(self, protocol: IProtocol, attempt: Deferred[IProtocol],
-                   address: str) -> None:
-        self._pending.remove(attempt)
-        if self._over:  # connected as the race ended: not wanted
-            if protocol.transport is not None:  # type: ignore[attr-defined]
-                protocol.transport.abortConnection()  # type: ignore[attr-defined]
-            return
-        self._attempts.connected = address
-        self._stop()
-        self.winner.callback(protocol)
-
-    def _failed(self, reason: Failure, attempt: Deferred[IProtocol], address: str) -> None:
-        self._pending.remove(attempt)
-        if self._over:
-            return  # cancelled: another won, or the deadline passed
-        self._attempts.failures.setdefault(address, connect_reason(reason.value))
-        if self._queue:
-            self._next()
-        elif not self._pending:
-            self._over = True
-            self.winner.errback(Unreachable(self._attempts))
-
-    def _stop(self) -> None:
-        """
-        No more attempts; those still connecting are cancelled.
-        """
-        self._over = True
-        self._queue.clear()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        for attempt in list(self._pending):
-            attempt.cancel()
+        if self._attempts.failures:
+            raise Unreachable(self._attempts)
+        if reason.check(neterror.DNSLookupError) and self._resolver.publishes(name):
+            raise NotPublished(self._host)
+        return reason

@@ -31,6 +31,7 @@ from twisted.internet.error import (
     ConnectionRefusedError,
     DNSLookupError,
     NoRouteError,
+    UserError,
 )
 from twisted.internet.interfaces import IAddress, IHostResolution, IResolutionReceiver
 from twisted.internet.protocol import Factory, Protocol
@@ -378,14 +379,16 @@ class AddressesEndpointTests(SynchronousTestCase):
         memory, d, attempts, _ = self.connect({"v6.example.test": ("::1",)}, "v6.example.test")
         self.assertEqual(self.hosts(memory), [("::1", 993)])
         refuse(memory, 0)
+        memory.advance(0.3)
         failure = self.failureResultOf(d, Unreachable)
         self.assertEqual(str(failure.value), "connection refused at ::1")
 
     def test_several_in_order(self) -> None:
         """
-        Several addresses: the first at once, the next 0.3 s later while
-        the first is still connecting, or at once when it fails; the first
-        to connect wins and the other attempts are cancelled.
+        Several addresses: the first at once, each next one 0.3 s after
+        the one before started, whether that one is still connecting or
+        failed; the first to connect wins and the other attempts are
+        cancelled.
         """
         published = {"mail.example.test": ("192.0.2.1", "2001:db8::1", "192.0.2.3")}
         memory, d, attempts, _ = self.connect(published, "mail.example.test")
@@ -394,7 +397,9 @@ class AddressesEndpointTests(SynchronousTestCase):
         self.assertEqual(len(memory.tcpClients), 1)
         memory.advance(0.01)
         self.assertEqual(self.hosts(memory)[1], ("2001:db8::1", 993))
-        refuse(memory, 1)  # the second fails: the third at once
+        refuse(memory, 1)  # the second fails: the third still waits its turn
+        self.assertEqual(len(memory.tcpClients), 2)
+        memory.advance(0.3)
         self.assertEqual(self.hosts(memory)[2], ("192.0.2.3", 993))
         accept(memory, 2)
         self.successResultOf(d)
@@ -408,7 +413,8 @@ class AddressesEndpointTests(SynchronousTestCase):
     def test_all_fail(self) -> None:
         """
         When every address fails, the error names each, grouped by reason
-        in the order tried, whatever order they failed in.
+        in the order tried, whatever order they failed in (it is given
+        when the next address would have started).
         """
         published = {"mail.example.test": ("127.0.0.1", "::1")}
         memory, d, _, _ = self.connect(published, "mail.example.test")
@@ -416,14 +422,18 @@ class AddressesEndpointTests(SynchronousTestCase):
         refuse(memory, 1)
         self.assertNoResult(d)
         refuse(memory, 0)
+        memory.advance(0.3)
         self.assertEqual(str(self.failureResultOf(d, Unreachable).value),
                          "connection refused at 127.0.0.1 and ::1")
 
         published = {"mail.example.test": ("192.0.2.1", "2001:db8::1", "192.0.2.3")}
         memory, d, _, _ = self.connect(published, "mail.example.test")
         refuse(memory, 0)
+        memory.advance(0.3)
         refuse(memory, 1, NoRouteError())
+        memory.advance(0.3)
         refuse(memory, 2, ConnectError(string="Cannot assign requested address"))
+        memory.advance(0.3)
         self.assertEqual(str(self.failureResultOf(d, Unreachable).value),
                          "connection refused at 192.0.2.1; no route to host at 2001:db8::1; "
                          "cannot connect: Cannot assign requested address at 192.0.2.3")
@@ -440,7 +450,9 @@ class AddressesEndpointTests(SynchronousTestCase):
         self.assertEqual(system.asked, [("imap.provider.invalid", 993, "TCP")])
         self.assertEqual(self.hosts(memory), [("2001:db8::5", 993)])
         refuse(memory, 0)
+        memory.advance(0.3)
         refuse(memory, 1)
+        memory.advance(0.3)
         self.assertEqual(str(self.failureResultOf(d, Unreachable).value),
                          "connection refused at 2001:db8::5 and 203.0.113.5")
         self.assertEqual((len(memory.tcpClients), attempts.tried),
@@ -466,12 +478,15 @@ class AddressesEndpointTests(SynchronousTestCase):
         memory, d, _, system = self.connect({}, "192.0.2.9")
         self.assertEqual((self.hosts(memory), system.asked), ([("192.0.2.9", 993)], []))
         refuse(memory, 0)
+        memory.advance(0.3)
         self.assertEqual(str(self.failureResultOf(d, Unreachable).value), "connection refused")
 
     def test_cancel(self) -> None:
         """
         Cancelling (the probe's deadline) stops every attempt and starts no
-        more; while resolving, a late answer is ignored.
+        more, and the stopped attempts are no failure (a real reactor's
+        stopConnecting fails them with a bare UserError); while resolving,
+        a late answer is ignored.
         """
         memory, d, attempts, _ = self.connect(
             {"mail.example.test": ("192.0.2.1", "192.0.2.2", "192.0.2.3")},
@@ -480,6 +495,8 @@ class AddressesEndpointTests(SynchronousTestCase):
         d.cancel()
         self.failureResultOf(d)
         self.assertTrue(all(c.stoppedConnecting for c in memory.connectors))
+        refuse(memory, 0, UserError())
+        refuse(memory, 1, UserError())
         memory.advance(5)
         self.assertEqual(len(memory.tcpClients), 2)
         self.assertEqual(attempts.failures, {})
@@ -522,8 +539,9 @@ class ProbeAddressTests(SynchronousTestCase):
                         addresses=("127.0.0.1", "::1"))
         memory, d = self.run_probe(target, system)
         refuse(memory, 0)
+        memory.advance(0.3)
         refuse(memory, 1)
-        memory.advance(0)
+        memory.advance(0.3)
         result = self.successResultOf(d)
         self.assertEqual((result.ok, result.error),
                          (False, "connection refused at 127.0.0.1 and ::1"))
