@@ -40,9 +40,8 @@ from smartdiscover.config.zone_records import (
     quoted_strings,
     txt_strings,
 )
-from smartdiscover.dns.records import zone_records
-from smartdiscover.dns.server import build_zones
-from smartdiscover.dns.table import Table
+from smartdiscover.dns.records import all_records, zone_records
+from smartdiscover.dns.table import Table, build_table
 from smartdiscover.dns.wire import respond
 from tests.helpers import PROJECT_ROOT, write_config
 from tests.unit.test_dns_config import LISTENING_INI, PUBLIC_HOSTS, _DNSConfigTestCase, dns_ini
@@ -405,6 +404,26 @@ class RefusedTests(_DNSConfigTestCase):
         self.refused('x.example.test TXT = "a"\n  "b\n', "x.example.test TXT",
                      "line 2 of the value", "unterminated")
 
+    def test_zone_file_shorthands_refused(self) -> None:
+        """
+        Forms a general zone-file parser (dnspython's) takes, each refused
+        here: C{@} (the origin: the root for absolute names, so "0 @" would
+        be a null MX, not the apex), C{;} with no space before it (a
+        comment there: the rest dropped), bare words in TXT ("v=spf1 -all"
+        would be two strings, joined by readers as "v=spf1-all"),
+        parentheses, the generic C{\\#} form and escapes in names.
+        """
+        for key, data, fragment in [
+                ("x.example.test MX", "0 @", "'@'"),
+                ("www.example.test CNAME", "@", "'@'"),
+                ("x.example.test TXT", '"v=spf1 -all";"more"', "double quotes"),
+                ("x.example.test MX", "10 mail.example.test;x", "may hold only"),
+                ("x.example.test TXT", "v=spf1 -all", "double quotes"),
+                ("x.example.test TXT", '( "a" )', "double quotes"),
+                ("x.example.test A", "\\# 4 c0000201", "IPv4"),
+                ("x.example.test MX", "0 a\\065.example.test", "may hold only")]:
+            self.refused(f"{key} = {data}\n", key, fragment)
+
     def test_txt_over_limits(self) -> None:
         """
         One RRset takes at most 32768 bytes of an answer, so every answer
@@ -556,8 +575,12 @@ _TABLE: dict[str, Table] = {}
 
 
 def table(ini: str = WIRE_INI) -> Table:
+    """
+    The answers of C{ini}'s zones, with a fixed SOA serial (the service's
+    is the time of the build) so that two tables compare byte for byte.
+    """
     if ini not in _TABLE:
-        _TABLE[ini] = build_zones(load_model(ini))
+        _TABLE[ini] = build_table(all_records(load_model(ini), serial=2026120301))
     return _TABLE[ini]
 
 
@@ -774,7 +797,8 @@ class DriftTests(SynchronousTestCase):
         events: list[dict[str, Any]] = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        forged_table, clean_table = build_zones(forged), build_zones(model)
+        forged_table = build_table(all_records(forged, serial=1))
+        clean_table = build_table(all_records(model, serial=1))
         for name in (b"\x06_imaps\x04_tcp\x07example\x04test\x00",
                      b"\x05_imap\x04_tcp\x07example\x04test\x00"):
             self.assertEqual(forged_table.answers[(name, 33)], clean_table.answers[(name, 33)])
