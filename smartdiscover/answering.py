@@ -21,19 +21,24 @@ from smartdiscover.auth.backends import user_store
 from smartdiscover.auth.guard import Guard
 from smartdiscover.auth.outbound import IConnectingReactor
 from smartdiscover.auth.pool import HashingPool
-from smartdiscover.config import ConfigStore, load
+from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.report import warnings as certificate_warnings
+from smartdiscover.certs.selection import CertificateSet
+from smartdiscover.config import ConfigProblem, ConfigStore, load
 from smartdiscover.config.model import Model
 from smartdiscover.connections import (
     ConnectionLimits,
     default_web_connections,
     descriptor_budget,
 )
+from smartdiscover.discovery.signing import Signer
 from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.endpoints import AdvertisedModel
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.health.trust import probe_trust
 from smartdiscover.metrics import (
     Metrics,
+    certificate_metrics,
     connection_metrics,
     guard_metrics,
     health_metrics,
@@ -43,7 +48,7 @@ from smartdiscover.web.health import HealthResource
 from smartdiscover.web.listeners import listener_factory
 from smartdiscover.web.metrics import MetricsResource
 from smartdiscover.web.site import SmartSite
-from smartdiscover.web.tls import ReloadableServerTLS, ServerTLS, load_server_tls
+from smartdiscover.web.tls import ReloadableServerTLS, signer_for
 from smartdiscover.web.tree import build_resource_tree
 
 _log = Logger(namespace="smartdiscover")
@@ -70,6 +75,8 @@ class Answering:
     @ivar connections: the connection limits of every listener group, by
         the name /metrics gives them (C{http}; the first process adds
         C{dns}).
+    @ivar tls: the certificates in force; C{replace} swaps them for new
+        connections (a reload does, and so may a source that renews).
     """
 
     store: ConfigStore
@@ -81,13 +88,14 @@ class Answering:
     limits: ConnectionLimits
     https: IProtocolFactory
     connections: dict[str, ConnectionLimits] = field(default_factory=dict)
+    tls: ReloadableServerTLS[CertificateSet] | None = None
 
 
-def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: IAnsweringReactor,
-                    listening: Callable[[], bool]) -> Answering:
+def build_answering(path: Path, model: Model, certificates: CertificateSet,
+                    reactor: IAnsweringReactor, listening: Callable[[], bool]) -> Answering:
     """
     Everything that answers HTTPS for the configuration at C{path}, already
-    loaded as C{model} with its TLS files as C{tls}.
+    loaded as C{model} with its certificates (L{load_certificates}).
 
     @param listening: whether the process's listeners are bound (for
         /health/ready).
@@ -95,11 +103,19 @@ def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: IAnswerin
     store = ConfigStore(model, lambda: load(path),
                         lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
-    reloadable = ReloadableServerTLS(tls)
-    store.subscribe(
-        lambda new: load_server_tls(new.https.certificate, new.https.private_key,
-                                    reloadable.current),
-        reloadable.replace)
+    # A bad certificate file vetoes the reload like a bad key does.
+    reloadable = ReloadableServerTLS(certificates)
+    logged = _WarningsLog()
+
+    def prepare_certificates(new: Model) -> tuple[CertificateSet, list[ConfigProblem]]:
+        loaded = load_certificates(new, reloadable.current)  # blocking: off the reactor
+        return loaded, certificate_warnings(loaded, new)
+
+    def commit_certificates(prepared: tuple[CertificateSet, list[ConfigProblem]]) -> None:
+        reloadable.replace(prepared[0])
+        logged.show(prepared[1])
+
+    store.subscribe(prepare_certificates, commit_certificates)
 
     hashing = HashingPool(reactor)
     guard = Guard(user_store(model, current, hashing, reactor), current, reactor,
@@ -117,18 +133,41 @@ def build_answering(path: Path, model: Model, tls: ServerTLS, reactor: IAnswerin
     connections = {"http": limits}
     metrics = Metrics()
     for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor, current),
-                   connection_metrics(connections)):
+                   connection_metrics(connections),
+                   certificate_metrics(lambda: reloadable.current, current)):
         metrics.add_source(source)
 
-    tree = build_resource_tree(guard, advertised, lambda: reloadable.current.signer,
-                               model.public_hostname, reactor)
-    tree.putChild(b"health", HealthResource(store, monitor, reactor, listening))
+    def signer_for_domain(domain: str) -> Signer | None:
+        hostname = store.current.catalogue_for(domain).public_hostname
+        return signer_for(reloadable.current.for_domain(domain, hostname))
+
+    tree = build_resource_tree(guard, advertised, signer_for_domain, model.public_hostname,
+                               reactor)
+    tree.putChild(b"health", HealthResource(store, monitor, reactor, listening,
+                                            lambda: reloadable.current))
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
     https = listener_factory(model.https, TLSMemoryBIOFactory(reloadable, False, site),
                              lambda: store.current.proxies, limits, reactor)
     return Answering(store, hashing, guard, monitor, advertised, metrics, limits, https,
-                     connections)
+                     connections, reloadable)
+
+
+class _WarningsLog:
+    """
+    Logs the certificates' warnings at start and after a reload that
+    changes them (not the same list at every reload).
+    """
+
+    def __init__(self) -> None:
+        self._shown: list[ConfigProblem] | None = None
+
+    def show(self, problems: list[ConfigProblem]) -> None:
+        if problems == self._shown:
+            return
+        self._shown = problems
+        for problem in problems:
+            _log.warn("{problem}", problem=str(problem))
 
 
 def connection_caps(model: Model) -> tuple[int, int]:

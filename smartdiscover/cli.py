@@ -11,10 +11,16 @@ import getpass
 import os
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence, TextIO
 
 from smartdiscover.auth.hashing import hash_password
+from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.names import server_name
+from smartdiscover.certs.report import summary as certificate_summary
+from smartdiscover.certs.report import warnings as certificate_warnings
+from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.client.main import add_arguments as add_probe_arguments
 from smartdiscover.client.main import run as run_probe
 from smartdiscover.config import ConfigError, ConfigProblem, load
@@ -23,16 +29,24 @@ from smartdiscover.config.hostname import hosts_entries, mentions, rename_host
 from smartdiscover.config.passwd_file import set_password
 from smartdiscover.config.public import port_warnings
 from smartdiscover.config.model import Model
+from smartdiscover.web.devcert import (
+    create_development_certificate,
+    development_names,
+    own_hostnames,
+)
 
 
 def check_config(path: str) -> int:
     """
-    Print every problem of the file at C{path}; 0 when there are none.
-    Warnings (settings that load but that clients will not use) are
-    printed too, and do not change the status.
+    Print every problem of the file at C{path}, its certificates' included;
+    0 when there are none.  Warnings (settings that load but that clients
+    will not use, certificates that expire or leave a served name
+    uncovered) are printed too, and do not change the status; so is one
+    line per certificate with its names and expiry.
     """
     try:
         model = load(path)
+        certificates, pending = _certificates(model)
     except ConfigError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
@@ -40,8 +54,37 @@ def check_config(path: str) -> int:
     for key, message in port_warnings(model):
         print(ConfigProblem(str(model.source), "server", key, f"warning: {message}"),
               file=sys.stderr)
+    now = datetime.now(timezone.utc)
+    for problem in certificate_warnings(certificates, model, now):
+        if pending and problem.section == "server" and problem.key == "https":
+            continue  # the development certificate: made at start, for a year
+        print(problem, file=sys.stderr)
+    for certificate in (certificates.default, *certificates.certificates):
+        if not (pending and certificate is certificates.default):
+            print(certificate_summary(certificate, now))
     print(f"{model.source}: OK ({len(model.domains)} domain(s), {len(model.users)} user(s))")
     return 0
+
+
+def _certificates(model: Model) -> tuple[CertificateSet, bool]:
+    """
+    The certificates C{model} serves, and whether the default is still to
+    be made: when both of [server] https's files are missing the service
+    creates a development certificate at start, so one like it stands in
+    (for the names it will cover), and nothing is said about it.
+
+    @raise ConfigError: a certificate that cannot be served.
+    """
+    https = model.https
+    if https.certificate.exists() or https.private_key.exists():
+        return load_certificates(model), False
+    with tempfile.TemporaryDirectory(prefix="sd-check-") as scratch:
+        certificate, key = Path(scratch) / "server.crt", Path(scratch) / "server.key"
+        create_development_certificate(certificate, key, development_names(
+            model.public_hostname, model.domains, own_hostnames(model)))
+        stand_in = dataclasses.replace(model, https=dataclasses.replace(
+            https, certificate=certificate, private_key=key))
+        return load_certificates(stand_in), True
 
 
 def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
@@ -146,10 +189,24 @@ def _warn_about_certificate(model: Model, host: str) -> None:
         certificate = x509.load_pem_x509_certificate(model.https.certificate.read_bytes())
         verify_certificate_hostname(certificate, host)
     except VerificationError:
-        print(f"warning: the certificate {model.https.certificate} does not cover {host}",
-              file=sys.stderr)
+        if not _covered_by_certificates(model, host):
+            print(f"warning: the certificate {model.https.certificate} does not cover {host}",
+                  file=sys.stderr)
     except (OSError, ValueError):
         pass  # no certificate yet: a development one is made at start
+
+
+def _covered_by_certificates(model: Model, host: str) -> bool:
+    """
+    Whether one of [certificates] covers C{host}, so SNI serves it.
+    """
+    name = server_name(host.encode("ascii", "replace"))
+    if not model.certificates or name is None:
+        return False
+    try:
+        return load_certificates(model).covering(name) is not None
+    except ConfigError:
+        return False
 
 
 def read_new_password(stdin: TextIO | None = None) -> str:

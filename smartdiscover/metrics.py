@@ -16,11 +16,13 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 
 from smartdiscover.auth.guard import OUTCOMES
+from smartdiscover.certs.report import coverage
 from smartdiscover.health.endpoints import EndpointKey, advertised, targets
 from smartdiscover.health.probes import days_left
 
 if TYPE_CHECKING:
     from smartdiscover.auth.guard import Guard
+    from smartdiscover.certs.selection import CertificateSet
     from smartdiscover.config.model import Model
     from smartdiscover.config.store import ConfigStore
     from smartdiscover.connections import ConnectionLimits
@@ -229,4 +231,41 @@ def health_metrics(monitor: HealthMonitor,
                                 "Endpoints no answer names because they fail "
                                 "(advertise_unhealthy = no, another endpoint works).",
                                 left_out(current_model(), monitor.down))
+    return collect
+
+
+def certificate_metrics(current_certificates: Callable[[], CertificateSet],
+                        current_model: Callable[[], Model]) -> Callable[[], Iterator[Metric]]:
+    """
+    The certificates this process serves, by label (C{default} for
+    C{[server] https}'s), and every served name's coverage.
+    """
+    def collect() -> Iterator[Metric]:
+        certificates = current_certificates()
+        now = datetime.now(timezone.utc)
+        expiry = GaugeMetricFamily(
+            "smartdiscover_certificate_expiry_seconds",
+            "Seconds until the served certificate expires (negative: expired).",
+            labels=["certificate"])
+        names = GaugeMetricFamily("smartdiscover_certificate_names",
+                                  "DNS names (wildcards included) the certificate serves.",
+                                  labels=["certificate"])
+        for certificate in (certificates.default, *certificates.certificates):
+            expiry.add_metric([certificate.label],
+                              (certificate.not_after - now).total_seconds())
+            names.add_metric([certificate.label], len(certificate.shown_names))
+        yield expiry
+        yield names
+        covered = GaugeMetricFamily(
+            "smartdiscover_served_name_covered",
+            "1 if a certificate covers the served name (public host names, autodiscover. "
+            "and autoconfig. of every domain), else 0.", labels=["name", "certificate"])
+        uncovered = 0
+        for entry in coverage(certificates, current_model()):
+            label = entry.certificate.label if entry.certificate is not None else ""
+            covered.add_metric([entry.name, label], 1 if entry.certificate is not None else 0)
+            uncovered += entry.certificate is None
+        yield covered
+        yield GaugeMetricFamily("smartdiscover_served_names_uncovered",
+                                "Served names no certificate covers.", uncovered)
     return collect

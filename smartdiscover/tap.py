@@ -17,6 +17,8 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from smartdiscover.answering import Answering, IAnsweringReactor, build_answering
+from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config import ConfigError, load
 from smartdiscover.config.model import Model
 from smartdiscover.config.restart import unapplied
@@ -29,7 +31,6 @@ from smartdiscover.web.devcert import ensure_development_certificate
 from smartdiscover.web.listeners import any_address, listen_description, listener_factory
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
-from smartdiscover.web.tls import ServerTLS, TLSFilesError, load_server_tls
 from smartdiscover.workers.pool import DEFAULT_BACKLOG, IPoolReactor, WorkerPool
 
 _log = Logger(namespace="smartdiscover")
@@ -48,7 +49,8 @@ class IServiceReactor(IAnsweringReactor, IPoolReactor, INotifierReactor, IRespon
 class Options(usage.Options):
     """
     @ivar model: the configuration, loaded and checked by L{postOptions}.
-    @ivar tls: its certificate and key, loaded likewise.
+    @ivar certificates: its certificates ([server] https, [certificates]),
+        loaded likewise.
     """
 
     synopsis = "[options]"
@@ -59,7 +61,7 @@ class Options(usage.Options):
     ]
     path: Path
     model: Model
-    tls: ServerTLS
+    certificates: CertificateSet
 
     def postOptions(self) -> None:
         self.path = Path(self["config"]).absolute()
@@ -71,10 +73,9 @@ class Options(usage.Options):
             raise usage.UsageError(f"invalid configuration\n{e}") from None
         ensure_development_certificate(self.model)
         try:
-            self.tls = load_server_tls(self.model.https.certificate,
-                                       self.model.https.private_key)
-        except TLSFilesError as e:
-            raise usage.UsageError(str(e)) from None
+            self.certificates = load_certificates(self.model)
+        except ConfigError as e:
+            raise usage.UsageError(f"unusable certificate\n{e}") from None
 
 
 def makeService(options: Options, reactor: IServiceReactor | None = None) -> IService:
@@ -86,7 +87,7 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
         reactor = cast(IServiceReactor, installed)
     model = options.model
     top = MultiService()
-    answering = build_answering(options.path, model, options.tls, reactor,
+    answering = build_answering(options.path, model, options.certificates, reactor,
                                 lambda: bool(top.running))
     store = answering.store
     notifier = SystemdNotifier(

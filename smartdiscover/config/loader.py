@@ -18,6 +18,7 @@ from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
 from smartdiscover.config.auth import build_auth
+from smartdiscover.config.certificates import CERTIFICATES, build_certificates
 from smartdiscover.config.health import build_health
 from smartdiscover.config.model import SOCKET_SERVICES, Catalogue, Model, User
 from smartdiscover.config.passwd_file import read_passwd
@@ -148,7 +149,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
     known = ("server", "auth", "dns", "hosts", RECORDS, "health", REDIRECT_ADDR,
-             REDIRECT_URL) + CATALOGUE_SECTIONS
+             REDIRECT_URL, CERTIFICATES) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
             problems.add(section, None, "unknown section (known: "
@@ -170,6 +171,8 @@ def _build(source: Path, parser: configparser.ConfigParser,
     https, http = published(server, https, http)
 
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
+    certificates = build_certificates(
+        dict(parser[CERTIFICATES]) if CERTIFICATES in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
                           problems.add)
     case_sensitive = auth.case_sensitive_local
@@ -227,6 +230,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
         proxies=proxies,
         max_connections=max_connections,
         connections_per_source=per_source,
+        certificates=certificates,
     )
 
 

@@ -138,6 +138,22 @@ class HTTPSListener:
 
 
 @dataclass(frozen=True)
+class CertificateFiles:
+    """
+    One line of C{[certificates]}: a certificate chain and its key, served
+    to the TLS clients that ask (SNI) for a name its subjectAltName lists
+    (docs/certificates.md).
+
+    @ivar label: the key of the line; names the certificate in errors,
+        /health and /metrics.
+    """
+
+    label: str
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
 class TCPListener:
     """
     A plain TCP listener (the HTTP redirect listener).
@@ -369,6 +385,8 @@ class Model:
     proxies: Networks = NO_NETWORKS  # besides loopback, who may send PROXY headers
     max_connections: int | None = None  # HTTPS and HTTP together; None: from RLIMIT_NOFILE
     connections_per_source: int = 100  # per IPv4 address or IPv6 /64
+    # [certificates], in file order; [server] https's pair is the default.
+    certificates: tuple[CertificateFiles, ...] = ()
 
     @property
     def ttl_hours(self) -> int:

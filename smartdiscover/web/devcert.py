@@ -30,7 +30,7 @@ def ensure_development_certificate(model: Model) -> None:
     https = model.https
     if https.certificate.exists() or https.private_key.exists():
         return
-    names = development_names(model.public_hostname, model.domains)
+    names = development_names(model.public_hostname, model.domains, own_hostnames(model))
     create_development_certificate(https.certificate, https.private_key, names)
     _log.warn("created a self-signed development certificate for {names} at "
               "{certificate} (key: {key}); configure a real one for production",
@@ -38,16 +38,25 @@ def ensure_development_certificate(model: Model) -> None:
               key=str(https.private_key))
 
 
-def development_names(public_hostname: str, domains: tuple[str, ...]) -> list[str]:
+def development_names(public_hostname: str, domains: tuple[str, ...],
+                      hostnames: tuple[str, ...] = ()) -> list[str]:
     """
     The names a development certificate covers: the public host name, and
     autodiscover.<domain>, autoconfig.<domain> (where plain HTTP sends
-    autoconfig clients) and <domain> for every served domain.
+    autoconfig clients) and <domain> for every served domain, then
+    C{hostnames} (the domains' own public host names).
     """
     names = [public_hostname]
     for domain in domains:
         names += [f"autodiscover.{domain}", f"autoconfig.{domain}", domain]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys([*names, *hostnames]))
+
+
+def own_hostnames(model: Model) -> tuple[str, ...]:
+    """
+    The public host names of the served domains ([domain:] overrides).
+    """
+    return tuple(model.catalogue_for(domain).public_hostname for domain in model.domains)
 
 
 def create_development_certificate(certificate: Path, private_key: Path,

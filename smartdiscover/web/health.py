@@ -14,6 +14,8 @@ from twisted.web.pages import notFound
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
+from smartdiscover.certs.report import coverage, describe
+from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config.networks import is_loopback
 from smartdiscover.config.model import Model
 from smartdiscover.config.store import ConfigStore
@@ -87,16 +89,19 @@ class ReadyResource(MethodsResource):
 class HealthResource(MethodsResource):
     """
     The detail: every advertised endpoint with its state, since when, the
-    last error, latency and certificate expiry, and the last reload; with
-    C{live} and C{ready} below it.
+    last error, latency and certificate expiry, the last reload, and the
+    certificates served (each one's names and validity, and the served
+    names none covers); with C{live} and C{ready} below it.
     """
 
     def __init__(self, store: ConfigStore, monitor: HealthMonitor, clock: IReactorTime,
-                 listening: Callable[[], bool]) -> None:
+                 listening: Callable[[], bool],
+                 certificates: Callable[[], CertificateSet] | None = None) -> None:
         super().__init__()
         self._store = store
         self._monitor = monitor
         self._clock = clock
+        self._certificates = certificates
         self._children = {b"live": LiveResource(),
                           b"ready": ReadyResource(store, monitor, listening)}
 
@@ -131,7 +136,11 @@ class HealthResource(MethodsResource):
                     days_left(expires, datetime.now(timezone.utc)), 1),
                 "advertised": key in advertised_keys,
             })
+        document: dict[str, Any] = {}
+        if self._certificates is not None:
+            document.update(_certificates(self._certificates(), model))
         return _json(request, 200, {
+            **document,
             "generation": self._store.generation,
             "last_reload_ok": self._store.last_error is None,
             "last_error": self._store.last_error,
@@ -141,3 +150,23 @@ class HealthResource(MethodsResource):
             "endpoints": endpoints,
         })
 
+
+
+def _certificates(certificates: CertificateSet, model: Model) -> dict[str, Any]:
+    """
+    C{certificates}: each one served (the default first, then in order of
+    precedence) with its names and validity; C{served_names}: every name
+    clients reach this service by, with the certificate that serves it
+    (null: none covers it); C{uncovered_names}: those without one.
+    """
+    now = datetime.now(timezone.utc)
+    shown = [certificates.default, *certificates.certificates]
+    names = coverage(certificates, model)
+    return {
+        "certificates": [dict(describe(c, now), default=c is certificates.default)
+                         for c in shown],
+        "served_names": [{"name": n.name, "why": n.why,
+                          "certificate": n.certificate.label if n.certificate else None}
+                         for n in names],
+        "uncovered_names": [n.name for n in names if n.certificate is None],
+    }

@@ -21,8 +21,9 @@ PROFILE_CONTENT_TYPE = b"application/x-apple-aspen-config"
 
 class MobileconfigResource(MethodsResource):
     """
-    The principal's profile, signed with the server's certificate when its
-    key can sign (RSA or ECDSA), so devices show it as verified.
+    The principal's profile, signed with the certificate that serves the
+    principal's domain when its key can sign (RSA or ECDSA), so devices
+    show it as verified.
     """
 
     isLeaf = True
@@ -47,7 +48,13 @@ class MobileconfigResource(MethodsResource):
 
 
 class MobileconfigRealm(ResourceRealm):
+    """
+    @param signer_for_domain: the signer in force for a domain's profiles
+        (that of the certificate serving the domain's names), asked for on
+        every request, so a reload takes effect at once.
+    """
+
     def __init__(self, current_model: Callable[[], Model],
-                 current_signer: Callable[[], Signer | None]) -> None:
+                 signer_for_domain: Callable[[str], Signer | None]) -> None:
         super().__init__(current_model, lambda principal, model: MobileconfigResource(
-            principal, model, current_signer()))
+            principal, model, signer_for_domain(principal.domain)))

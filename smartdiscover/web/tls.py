@@ -1,35 +1,35 @@
 """
-Server TLS: Mozilla "intermediate" settings and a context that reloads.
+Server TLS: the connection creator that reloads, and the profile signer of
+a certificate.  Loading, checking and choosing certificates (SNI) is
+smartdiscover/certs/; L{load_server_tls} loads one pair the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
-from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
+from twisted.internet.ssl import CertificateOptions
 from zope.interface import implementer
 
+from smartdiscover.certs.certificate import (
+    INTERMEDIATE_CIPHERS,
+    CertificateError,
+    Origin,
+    ServedCertificate,
+    build_certificate,
+)
+from smartdiscover.config.certificates import DEFAULT_LABEL
 from smartdiscover.discovery.signing import Signer
 
-# Mozilla "intermediate" (TLS 1.2 + 1.3, AEAD suites only, forward secrecy).
-INTERMEDIATE_CIPHERS = AcceptableCiphers.fromOpenSSLCipherString(
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-)
+__all__ = ["INTERMEDIATE_CIPHERS", "ReloadableServerTLS", "ServerTLS", "TLSFilesError",
+           "build_server_tls", "load_server_tls", "signer_for"]
 
-
-class TLSFilesError(ValueError):
-    """
-    Certificate or key files that cannot be served.
-    """
+# Certificate or key files that cannot be served (the name predates certs/).
+TLSFilesError = CertificateError
 
 
 @dataclass(frozen=True)
@@ -67,56 +67,56 @@ def load_server_tls(certificate: Path, private_key: Path,
 
 
 def build_server_tls(certificate_pem: bytes, key_pem: bytes, where: str) -> ServerTLS:
+    """
+    One pair, checked and built as every certificate is
+    (L{smartdiscover.certs.certificate.build_certificate}).
+
+    @raise TLSFilesError: naming C{where}.
+    """
     try:
-        chain = x509.load_pem_x509_certificates(certificate_pem)
-    except ValueError as e:
-        raise TLSFilesError(f"{where}: no usable PEM certificate ({e})") from None
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as e:
-        raise TLSFilesError(f"{where}: no usable unencrypted PEM key ({e})") from None
-    if not _matches(key, chain[0]):
-        raise TLSFilesError(f"{where}: the key does not belong to the certificate")
-    # cryptography objects, which pyOpenSSL takes as they are (its own
-    # X509 and PKey are deprecated); Twisted only hands them on.
-    options = CertificateOptions(
-        privateKey=key,  # type: ignore[arg-type]
-        certificate=chain[0],  # type: ignore[arg-type]
-        extraCertChain=list(chain[1:]),  # type: ignore[arg-type]
-        raiseMinimumTo=TLSVersion.TLSv1_2,
-        acceptableCiphers=INTERMEDIATE_CIPHERS,
-        # Clients that come back resume instead of a full handshake, from
-        # a server-side session cache (TLS 1.3: stateful tickets): no
-        # ticket key outlives its process unrotated (SECURITY.md 4.1).
-        enableSessions=True,
-    )
-    try:
-        options.getContext()  # build it now, off the reactor thread
-    except SSL.Error as e:
-        raise TLSFilesError(f"{where}: OpenSSL refused the pair ({e})") from None
-    signer = Signer(chain[0], key, tuple(chain[1:])) \
-        if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)) else None
-    return ServerTLS(certificate_pem, key_pem, options, signer)
+        certificate = build_certificate(DEFAULT_LABEL, Origin("server", "https"),
+                                        certificate_pem, key_pem)
+    except CertificateError as e:
+        raise TLSFilesError(f"{where}: {e}") from None
+    return ServerTLS(certificate_pem, key_pem, certificate.options, signer_for(certificate))
 
 
-def _matches(key: PrivateKeyTypes, certificate: x509.Certificate) -> bool:
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    ours = key.public_key().public_bytes(der, spki)
-    return ours == certificate.public_key().public_bytes(der, spki)
+def signer_for(certificate: ServedCertificate) -> Signer | None:
+    """
+    The CMS signer of C{certificate}'s key and chain; L{None} for keys CMS
+    signing cannot use (neither RSA nor ECDSA).
+    """
+    key = certificate.signing_key
+    if key is None:
+        return None
+    return Signer(certificate.leaf, key, certificate.chain[1:])
+
+
+class HasOptions(Protocol):
+    """
+    What a connection starts from: a L{ServerTLS} (one certificate) or a
+    L{smartdiscover.certs.CertificateSet} (several, chosen by SNI).
+    """
+
+    @property
+    def options(self) -> CertificateOptions: ...
+
+
+Source = TypeVar("Source", bound=HasOptions)
 
 
 @implementer(IOpenSSLServerConnectionCreator)
-class ReloadableServerTLS:
+class ReloadableServerTLS(Generic[Source]):
     """
     Creates each new TLS connection from the options in force; replacing
-    them affects only connections accepted afterwards.
+    them affects only connections accepted afterwards (a connection keeps
+    the context it started with, or the one SNI switched it to).
     """
 
-    def __init__(self, tls: ServerTLS) -> None:
+    def __init__(self, tls: Source) -> None:
         self.current = tls
 
-    def replace(self, tls: ServerTLS) -> None:
+    def replace(self, tls: Source) -> None:
         self.current = tls  # on the reactor thread
 
     def serverConnectionForTLS(self, protocol: object) -> SSL.Connection:

@@ -22,14 +22,16 @@ from smartdiscover.web.wellknown import DAVRedirect
 
 
 def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[], Model],
-                        current_signer: Callable[[], Signer | None], realm: str,
+                        signer_for_domain: Callable[[str], Signer | None], realm: str,
                         clock: IReactorTime | None = None) -> CaseInsensitiveResource:
     """
     Behind Basic authentication: C{/autodiscover/autodiscover.xml} (POX and
     mobilesync) and C{/mobileconfig}.  Open: C{/autodiscover/autodiscover.json}
     (v2), the autoconfig paths and the well-known DAV redirects.
 
-    With a C{clock}, failed logins take the configured failure delay.
+    C{signer_for_domain(domain)} signs that domain's profiles (L{None}:
+    unsigned).  With a C{clock}, failed logins take the configured failure
+    delay.
     """
     def guarded(avatars: IRealm) -> BasicAuthResource:
         return BasicAuthResource(Portal(avatars, [checker]), realm,
@@ -42,7 +44,8 @@ def build_resource_tree(checker: ICredentialsChecker, current_model: Callable[[]
     autodiscover = _branch(root, (b"autodiscover",))
     autodiscover.putChild(b"autodiscover.xml", guarded(AutodiscoverRealm(current_model)))
     autodiscover.putChild(b"autodiscover.json", AutodiscoverJSONResource(current_model))
-    root.putChild(b"mobileconfig", guarded(MobileconfigRealm(current_model, current_signer)))
+    root.putChild(b"mobileconfig", guarded(MobileconfigRealm(current_model,
+                                                             signer_for_domain)))
     autoconfig = AutoconfigResource(current_model)
     for path in AUTOCONFIG_PATHS:
         _branch(root, path).putChild(AUTOCONFIG_FILE, autoconfig)

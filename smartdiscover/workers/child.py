@@ -36,8 +36,8 @@ def build_worker(path: Path, reactor: IWorkerReactor,
     """
     The service tree of a worker for the configuration at C{path}.
 
-    @raise ConfigError: the configuration is invalid.
-    @raise TLSFilesError: its certificate or key is unusable.
+    @raise ConfigError: the configuration is invalid, or one of its
+        certificates is unusable.
     """
     from twisted.application.service import MultiService
     from twisted.internet.stdio import StandardIO
@@ -45,15 +45,15 @@ def build_worker(path: Path, reactor: IWorkerReactor,
     from smartdiscover.answering import build_answering
     from smartdiscover.config import load
     from smartdiscover.config.sighup import ReloadOnSignal
-    from smartdiscover.web.tls import load_server_tls
+    from smartdiscover.certs.files import load_certificates
     from smartdiscover.workers.guard_link import WorkerGuardLink
     from smartdiscover.workers.pool import GUARD_FD, SOCKET_FD
     from smartdiscover.workers.sockets import AdoptedPort
 
     model = load(path)
-    tls = load_server_tls(model.https.certificate, model.https.private_key)
+    certificates = load_certificates(model)
     top = MultiService()
-    answering = build_answering(path, model, tls, reactor, lambda: bool(top.running))
+    answering = build_answering(path, model, certificates, reactor, lambda: bool(top.running))
     ReloadOnSignal(answering.store.reload, reactor).setServiceParent(top)
     answering.hashing.setServiceParent(top)
     # Workers are POSIX only: mypy sees the win32 StandardIO, which lacks

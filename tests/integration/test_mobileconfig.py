@@ -226,7 +226,7 @@ class MobileconfigSiteTests(SynchronousTestCase, SiteFixture, OpenSSLMixin):
     def setUp(self) -> None:
         self.model = self.load_model()
         self.signer: Signer | None = None
-        self.resource = self.tree(self.model, lambda: self.signer)
+        self.resource = self.tree(self.model, lambda domain: self.signer)
         self.right = basic(b"demo@example.test", DEMO_PASSWORD.encode())
 
     def get(self, path: bytes = b"/mobileconfig", headers: tuple[bytes, ...] = (),

@@ -89,7 +89,8 @@ class SiteFixture:
         return load(write_config(self.mktemp(), ini, passwd))
 
     def tree(self, model: Model,
-             current_signer: Callable[[], Signer | None] = lambda: None) -> IResource:
+             current_signer: Callable[[str], Signer | None] = lambda domain: None
+             ) -> IResource:
         def run_hash(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
             return maybeDeferred(f, *args)
 

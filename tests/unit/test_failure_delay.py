@@ -108,7 +108,7 @@ class DelayTestCase(SynchronousTestCase, AuthFixture):
         if checker is None:
             checker, self.hashed = self.passwd_checker(model)
         self.guard = Guard(checker, lambda: model, self.clock)
-        return build_resource_tree(self.guard, lambda: model, lambda: None, REALM,
+        return build_resource_tree(self.guard, lambda: model, lambda domain: None, REALM,
                                    clock=self.clock)
 
     def post(self, resource: IResource, *headers: bytes) -> Connection:

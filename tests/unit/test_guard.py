@@ -1333,7 +1333,7 @@ class OutcomeTests(GuardTestCase):
                                          basic, http_request)
 
         self.make_guard()
-        tree = build_resource_tree(self.guard, lambda: self.model, lambda: None,
+        tree = build_resource_tree(self.guard, lambda: self.model, lambda domain: None,
                                    self.model.public_hostname)
         headers: list[tuple[bytes, ...]] = [
             (b"Authorization: Basic !!!",), (b"Authorization: Basic " + b"bm9jb2xvbg==",),

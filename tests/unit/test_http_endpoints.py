@@ -125,7 +125,7 @@ class EndpointTestCase(SynchronousTestCase):
             return maybeDeferred(f, *args)
 
         checker = PasswdChecker(lambda: model, run_hash)
-        return build_resource_tree(checker, lambda: model, lambda: None,
+        return build_resource_tree(checker, lambda: model, lambda domain: None,
                                    model.public_hostname)
 
     def send(self, resource: IResource, raw: bytes,

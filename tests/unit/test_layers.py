@@ -17,7 +17,7 @@ PACKAGE = PROJECT_ROOT / "smartdiscover"
 # its own layer or above.
 LAYERS: list[set[str]] = [
     {"config", "netblocks", "logs", "systemd"},
-    {"discovery", "auth", "health", "connections"},
+    {"discovery", "auth", "health", "connections", "certs"},
     {"metrics", "dns", "client"},
     {"web"},
     {"answering"},
@@ -82,6 +82,15 @@ class LayerTests(SynchronousTestCase):
         found = imports()
         self.assertEqual(found["config"], set())
         self.assertEqual(found["discovery"], {"config"})
+
+    def test_certs_below_web(self) -> None:
+        """
+        certs/ (certificate sources and SNI selection) imports only
+        config/; web/ may import it (DESIGN.md, "The next floors").
+        """
+        found = imports()
+        self.assertEqual(found["certs"], {"config"})
+        self.assertIn("certs", found["web"])
 
     def test_discovery_is_pure(self) -> None:
         """

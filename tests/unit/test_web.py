@@ -339,7 +339,7 @@ class AuthFixture:
             model = self.load_model()
         if checker is None:
             checker, _ = self.passwd_checker(model)
-        return build_resource_tree(checker, lambda: model, lambda: None,
+        return build_resource_tree(checker, lambda: model, lambda domain: None,
                                    model.public_hostname)
 
     def dispatching_checker(self) -> StubChecker:
@@ -1081,7 +1081,8 @@ class SnapshotTests(SynchronousTestCase, AuthFixture):
             pending.append((credentials, Deferred()))
             return pending[-1][1]
 
-        tree = build_resource_tree(StubChecker(later), lambda: models[-1], lambda: None,
+        tree = build_resource_tree(StubChecker(later), lambda: models[-1],
+                                   lambda domain: None,
                                    models[0].public_hostname)
         connection = Connection(tree)
         connection.send(http_request(b"POST", AUTODISCOVER_PATH, (DEMO_AUTH,),
