@@ -1,15 +1,18 @@
 """
-Shared test fixtures: configuration files written to a temporary directory.
+Shared test fixtures: configuration files written to a temporary directory,
+and a TLS handshake over memory BIOs.
 """
 
 from __future__ import annotations
 
 import configparser
+import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import bcrypt
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred, maybeDeferred
 
 T = TypeVar("T")
@@ -147,3 +150,27 @@ def run_synchronously(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferre
     reload completes before the call returns.
     """
     return maybeDeferred(f, *args, **kwargs)
+
+
+def handshake_in_memory(client: Any, incoming: Any, outgoing: Any, server: Any) -> None:
+    """
+    Run a TLS handshake between an C{ssl.SSLObject} C{client} (over the
+    C{incoming} and C{outgoing} memory BIOs) and a pyOpenSSL server
+    connection in accept state, passing bytes until both are done.
+    """
+    for _ in range(10):
+        try:
+            client.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        data = outgoing.read()
+        if data:
+            server.bio_write(data)
+        try:
+            server.do_handshake()
+        except SSL.WantReadError:
+            pass
+        try:
+            incoming.write(server.bio_read(1 << 16))
+        except SSL.WantReadError:
+            pass

@@ -55,7 +55,13 @@ from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.metrics import Metrics, certificate_metrics
 from smartdiscover.web.health import HealthResource
 from smartdiscover.web.tls import ReloadableServerTLS, signer_for
-from tests.helpers import DEMO_PASSWORD, build_ini, run_synchronously, write_config
+from tests.helpers import (
+    DEMO_PASSWORD,
+    build_ini,
+    handshake_in_memory,
+    run_synchronously,
+    write_config,
+)
 from tests.unit.test_autoconfig import SiteFixture
 from tests.unit.test_http_endpoints import basic
 
@@ -639,22 +645,7 @@ class SelectionTests(SynchronousTestCase):
                                       session=session)
             server = SSL.Connection(self.set.options.getContext(), None)
             server.set_accept_state()
-            for _ in range(10):
-                try:
-                    client.do_handshake()
-                except ssl.SSLWantReadError:
-                    pass
-                data = outgoing.read()
-                if data:
-                    server.bio_write(data)
-                try:
-                    server.do_handshake()
-                except SSL.WantReadError:
-                    pass
-                try:
-                    incoming.write(server.bio_read(1 << 16))
-                except SSL.WantReadError:
-                    pass
+            handshake_in_memory(client, incoming, outgoing, server)
             server.send(b"x")  # TLS 1.3: the ticket comes with the first data
             incoming.write(server.bio_read(1 << 16))
             self.assertEqual(client.read(1), b"x")

@@ -32,7 +32,7 @@ from smartdiscover.web.tls import (
     TLSFilesError,
     load_server_tls,
 )
-from tests.helpers import write_config
+from tests.helpers import handshake_in_memory, write_config
 
 
 def _certificate(path: Path) -> x509.Certificate:
@@ -440,22 +440,7 @@ class TLSSettingsTests(TLSFilesMixin, SynchronousTestCase):
             client = context.wrap_bio(incoming, outgoing, session=session)
             server = SSL.Connection(self.tls.options.getContext(), None)
             server.set_accept_state()
-            for _ in range(10):
-                try:
-                    client.do_handshake()
-                except ssl.SSLWantReadError:
-                    pass
-                data = outgoing.read()
-                if data:
-                    server.bio_write(data)
-                try:
-                    server.do_handshake()
-                except SSL.WantReadError:
-                    pass
-                try:
-                    incoming.write(server.bio_read(1 << 16))
-                except SSL.WantReadError:
-                    pass
+            handshake_in_memory(client, incoming, outgoing, server)
             # TLS 1.3 sends its ticket after the handshake, with the first data.
             server.send(b"x")
             incoming.write(server.bio_read(1 << 16))
