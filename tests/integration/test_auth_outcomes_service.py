@@ -13,15 +13,12 @@ from __future__ import annotations
 import http.client
 import re
 import shutil
-import ssl
 import subprocess
-from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import DEMO_PASSWORD, MINIMAL_INI, PROJECT_ROOT, edit, write_config
-from tests.integration import SynchronousTestCase
-from tests.integration.service import RunningService, free_port
+from tests.helpers import DEMO_PASSWORD, PROJECT_ROOT
+from tests.integration.test_guard_service import FastFailureServiceTestCase
 from tests.integration.test_service import basic, post_status
 
 USER = "demo@example.test"
@@ -30,23 +27,7 @@ RETRIES = 12  # the stale password, sent this many times
 FILTER = PROJECT_ROOT / "etc" / "fail2ban" / "filter.d" / "smartdiscover.conf"
 
 
-class AuthOutcomeServiceTests(SynchronousTestCase):
-    """
-    One service; failed logins answered at once (C{failure_delay = 0}) so
-    that the test counts, not waits.
-    """
-
-    def setUp(self) -> None:
-        directory = Path(self.mktemp()).absolute()
-        self.port = free_port()
-        ini = edit("https = ssl:8443:", f"https = ssl:{self.port}:interface=127.0.0.1:",
-                   edit("passwd_file = users.passwd\n",
-                        "passwd_file = users.passwd\nfailure_delay = 0\n", MINIMAL_INI))
-        self.service = RunningService(write_config(directory, ini), self.port)
-        self.addCleanup(self.service.stop)
-        self.context = ssl.create_default_context(cafile=str(directory / "tls" / "server.crt"))
-        self.context.check_hostname = False
-
+class AuthOutcomeServiceTests(FastFailureServiceTestCase):
     def connection(self, source: str) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context,
                                            timeout=10, source_address=(source, 0))

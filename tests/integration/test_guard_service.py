@@ -19,7 +19,7 @@ from tests.integration.test_service import basic, post_status
 USER = "demo@example.test"
 
 
-class FamiliarPlaceServiceTests(SynchronousTestCase):
+class FastFailureServiceTestCase(SynchronousTestCase):
     """
     One service; failed logins answered at once (C{failure_delay = 0}) so
     that the test counts, not waits.
@@ -36,6 +36,8 @@ class FamiliarPlaceServiceTests(SynchronousTestCase):
         self.context = ssl.create_default_context(cafile=str(directory / "tls" / "server.crt"))
         self.context.check_hostname = False
 
+
+class FamiliarPlaceServiceTests(FastFailureServiceTestCase):
     def status(self, source: str, password: str = DEMO_PASSWORD) -> int:
         """
         The status of one authenticated POST from C{source}.
