@@ -12,7 +12,6 @@ import json
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dns.exception
@@ -23,6 +22,7 @@ from twisted.internet.protocol import Factory
 from tests.helpers import DEMO_PASSWORD, MINIMAL_INI, PROJECT_ROOT, build_ini, write_config
 from tests.integration import SynchronousTestCase
 from tests.integration.service import RunningService, free_port, free_udp_port
+from tests.integration.test_dns_service import wait_dns
 from tests.integration.test_probe_cli import (
     IMAP,
     PASSWD,
@@ -52,18 +52,6 @@ def service_ini(https: int, http: int, dns_port: int, **public: str) -> str:
     }, base=MINIMAL_INI)
 
 
-def wait_for_dns(port: int) -> None:
-    deadline = time.monotonic() + 10
-    query = dns.message.make_query("example.test", "SOA")
-    while True:
-        try:
-            dns.query.udp(query, LOOPBACK, timeout=0.2, port=port)
-            return
-        except (OSError, dns.exception.Timeout):
-            if time.monotonic() > deadline:
-                raise
-
-
 class BehindForwardTests(SynchronousTestCase):
     """
     The service on free ports, with C{public_https_port = 443} and
@@ -77,7 +65,7 @@ class BehindForwardTests(SynchronousTestCase):
                                                             public_http_port="80"))
         self.service = RunningService(self.config, self.port)
         self.addCleanup(self.service.stop)
-        wait_for_dns(self.dns_port)
+        wait_dns(self.dns_port)
         self.certificate = self.directory / "tls" / "server.crt"
 
     def ini(self, **public: str) -> str:

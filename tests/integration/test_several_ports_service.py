@@ -18,7 +18,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from twisted.protocols.basic import LineReceiver
 from tests.helpers import DEMO_PASSWORD, PROJECT_ROOT, build_ini, write_config
 from tests.integration import SynchronousTestCase
 from tests.integration.service import RunningService, free_port, free_udp_port
+from tests.integration.test_dns_service import wait_dns
 from tests.integration.test_probe_cli import PASSWD, ProbeCommandTestCase
 
 LOOPBACK = "127.0.0.1"
@@ -67,18 +67,6 @@ def service_ini(https_port: int, dns_port: int, ports: str = "465/ssl, 587/start
         "hosts": {"mail.example.test": LOOPBACK},
         "domain:example.org": {"smtp.ports": "587/starttls"},
     })
-
-
-def wait_dns(port: int) -> None:
-    deadline = time.monotonic() + 10
-    query = dns.message.make_query("example.test", "SOA")
-    while True:
-        try:
-            dns.query.udp(query, LOOPBACK, timeout=0.2, port=port)
-            return
-        except (OSError, dns.exception.Timeout):
-            if time.monotonic() > deadline:
-                raise
 
 
 class _ServiceTestCase(SynchronousTestCase):
