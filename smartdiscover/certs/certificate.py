@@ -70,8 +70,29 @@ class Origin:
         return f"{self.certificate_file} / {self.key_file}"
 
 
+class Chained:
+    """
+    The leaf of a held C{chain} and its validity: for served certificates
+    and for the ones ACME stored alike.
+    """
+
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def not_before(self) -> datetime:
+        return self.leaf.not_valid_before_utc
+
+    @property
+    def not_after(self) -> datetime:
+        return self.leaf.not_valid_after_utc
+
+
 @dataclass(frozen=True, eq=False)
-class ServedCertificate:
+class ServedCertificate(Chained):
     """
     A certificate ready to serve.  Compared by identity: a reload that finds
     the same bytes keeps the same object, and with it the same context.
@@ -98,18 +119,6 @@ class ServedCertificate:
     key_pem: bytes = field(repr=False)
     options: CertificateOptions = field(repr=False)
     warnings: tuple[str, ...] = ()
-
-    @property
-    def leaf(self) -> x509.Certificate:
-        return self.chain[0]
-
-    @property
-    def not_before(self) -> datetime:
-        return self.leaf.not_valid_before_utc
-
-    @property
-    def not_after(self) -> datetime:
-        return self.leaf.not_valid_after_utc
 
     @property
     def context(self) -> SSL.Context:

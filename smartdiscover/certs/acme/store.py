@@ -33,7 +33,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from smartdiscover.certs.certificate import Chained
 
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
@@ -83,7 +84,7 @@ class Account:
 
 
 @dataclass(frozen=True)
-class StoredCertificate:
+class StoredCertificate(Chained):
     """
     A certificate ACME issued, as stored.
 
@@ -96,18 +97,6 @@ class StoredCertificate:
     chain: tuple[x509.Certificate, ...]
     chain_pem: bytes
     key_pem: bytes
-
-    @property
-    def leaf(self) -> x509.Certificate:
-        return self.chain[0]
-
-    @property
-    def not_before(self) -> datetime:
-        return self.leaf.not_valid_before_utc
-
-    @property
-    def not_after(self) -> datetime:
-        return self.leaf.not_valid_after_utc
 
     @property
     def names(self) -> tuple[str, ...]:
