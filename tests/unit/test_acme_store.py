@@ -129,6 +129,21 @@ class RoundTripTests(StoreTestCase):
         self.assertEqual(self.store.labels(), ["a"])
         self.assertIsNone(self.store.load_certificate("b"))
 
+    def test_repr_without_keys(self) -> None:
+        """
+        A stored certificate or an account in a traceback or a log line
+        (a failed test's message, a renewal error) shows no private key.
+        """
+        leaf, key = certificate(["a.example.test"])
+        stored = self.store.save_certificate("a", key, [leaf])
+        self.assertIn("a.example.test", repr(stored))
+        account = Account(DIRECTORY, generate_account_key())
+        for value in (stored, account):
+            self.assertNotIn("PRIVATE KEY", repr(value))
+            self.assertNotIn("key=", repr(value))
+        secret = stored.key_pem.splitlines()[1].decode()
+        self.assertNotIn(secret, repr(stored))
+
     def test_refuses_mismatched_key(self) -> None:
         """
         A key that is not the leaf's is never written.

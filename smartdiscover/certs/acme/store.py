@@ -32,7 +32,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class Account:
     """
 
     directory: str
-    key: AccountKey
+    key: AccountKey = field(repr=False)
     uri: str | None = None
     contact: tuple[str, ...] = ()
     terms_of_service: str | None = None
@@ -96,7 +96,7 @@ class StoredCertificate(Chained):
     path: Path
     chain: tuple[x509.Certificate, ...]
     chain_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)
 
     @property
     def names(self) -> tuple[str, ...]:
