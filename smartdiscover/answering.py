@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory, IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -21,11 +22,17 @@ from smartdiscover.auth.backends import user_store
 from smartdiscover.auth.guard import Guard
 from smartdiscover.auth.outbound import IConnectingReactor
 from smartdiscover.auth.pool import HashingPool
-from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.acme.client import Responders
+from smartdiscover.certs.acme.responders import HTTP01Tokens, TLSALPN01Certificates
+from smartdiscover.certs.acme.served import load_served_certificates, served_label
+from smartdiscover.certs.acme.service import AcmeService
+from smartdiscover.certs.acme.store import StoredCertificate
 from smartdiscover.certs.report import warnings as certificate_warnings
 from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config import ConfigProblem, ConfigStore, load
+from smartdiscover.config.acme import DNS01, HTTP01, TLSALPN01, challenges_used
 from smartdiscover.config.model import Model
+from smartdiscover.dns.challenges import ZoneChallenges
 from smartdiscover.connections import (
     ConnectionLimits,
     default_web_connections,
@@ -38,6 +45,7 @@ from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.health.trust import probe_trust
 from smartdiscover.metrics import (
     Metrics,
+    acme_metrics,
     certificate_metrics,
     connection_metrics,
     guard_metrics,
@@ -52,6 +60,7 @@ from smartdiscover.web.tls import ReloadableServerTLS, signer_for
 from smartdiscover.web.tree import build_resource_tree
 
 _log = Logger(namespace="smartdiscover")
+T = TypeVar("T")
 
 
 class IAnsweringReactor(IConnectingReactor, IProbeReactor, IReactorThreads):
@@ -77,6 +86,11 @@ class Answering:
         C{dns}).
     @ivar tls: the certificates in force; C{replace} swaps them for new
         connections (a reload does, and so may a source that renews).
+    @ivar acme: in the process that orders, the ACME service, and what
+        answers its challenges: C{acme_http01} for the plain-HTTP listener,
+        C{acme_dns01} for the DNS responder (TLS-ALPN-01 is in C{tls}).
+    @ivar certificates_changed: called after ACME put a new certificate in
+        force here (the worker pool passes it on).
     """
 
     store: ConfigStore
@@ -89,26 +103,43 @@ class Answering:
     https: IProtocolFactory
     connections: dict[str, ConnectionLimits] = field(default_factory=dict)
     tls: ReloadableServerTLS[CertificateSet] | None = None
+    acme: AcmeService | None = None
+    acme_http01: HTTP01Tokens | None = None
+    acme_dns01: ZoneChallenges | None = None
+    certificates_changed: list[Callable[[], object]] = field(default_factory=list)
 
 
 def build_answering(path: Path, model: Model, certificates: CertificateSet,
-                    reactor: IAnsweringReactor, listening: Callable[[], bool]) -> Answering:
+                    reactor: IAnsweringReactor, listening: Callable[[], bool],
+                    orders: bool = False) -> Answering:
     """
     Everything that answers HTTPS for the configuration at C{path}, already
-    loaded as C{model} with its certificates (L{load_certificates}).
+    loaded as C{model} with its certificates (L{load_served_certificates}).
 
     @param listening: whether the process's listeners are bound (for
         /health/ready).
+    @param orders: this is the process that orders ACME certificates (the
+        first one), if C{[acme]} says this instance orders.
     """
-    store = ConfigStore(model, lambda: load(path),
-                        lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a))
+    def run_in_thread(f: Callable[..., T], *args: Any) -> Deferred[T]:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+    store = ConfigStore(model, lambda: load(path), run_in_thread)
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
+    ordering = orders and model.acme is not None and model.acme.order
+    used = challenges_used(model) if ordering else set()
+    tls_alpn01 = TLSALPN01Certificates() if TLSALPN01 in used else None
+    alpn = tls_alpn01.alpn_select if tls_alpn01 is not None else None
+    if alpn is not None:
+        certificates = CertificateSet(certificates.default, certificates.certificates,
+                                      alpn=alpn)
     # A bad certificate file vetoes the reload like a bad key does.
     reloadable = ReloadableServerTLS(certificates)
     logged = _WarningsLog()
 
     def prepare_certificates(new: Model) -> tuple[CertificateSet, list[ConfigProblem]]:
-        loaded = load_certificates(new, reloadable.current)  # blocking: off the reactor
+        # Blocking: off the reactor.
+        loaded = load_served_certificates(new, reloadable.current, alpn)
         return loaded, certificate_warnings(loaded, new)
 
     def commit_certificates(prepared: tuple[CertificateSet, list[ConfigProblem]]) -> None:
@@ -116,6 +147,24 @@ def build_answering(path: Path, model: Model, certificates: CertificateSet,
         logged.show(prepared[1])
 
     store.subscribe(prepare_certificates, commit_certificates)
+
+    acme = None
+    http01 = HTTP01Tokens() if HTTP01 in used else None
+    dns01 = ZoneChallenges() if DNS01 in used else None
+    if ordering:
+        def issued(stored: StoredCertificate) -> None:
+            served = reloadable.current.labels.get(served_label(stored.label))
+            if served is not None and served.certificate_pem == stored.chain_pem:
+                return  # in force already (loaded at start or at a reload)
+            run_in_thread(prepare_certificates, store.current).addCallback(
+                commit_certificates).addCallback(
+                lambda _: [changed() for changed in answering.certificates_changed]
+            ).addErrback(lambda f: _log.failure("serving the new ACME certificate", f))
+
+        acme = AcmeService(model, Responders(http01, dns01, tls_alpn01), reactor,
+                           run_in_thread, issued)
+        store.subscribe(lambda new: new, acme.reloaded)
+    statuses = acme.statuses if acme is not None else None
 
     hashing = HashingPool(reactor)
     guard = Guard(user_store(model, current, hashing, reactor), current, reactor,
@@ -134,7 +183,8 @@ def build_answering(path: Path, model: Model, certificates: CertificateSet,
     metrics = Metrics()
     for source in (store_metrics(store), guard_metrics(guard), health_metrics(monitor, current),
                    connection_metrics(connections),
-                   certificate_metrics(lambda: reloadable.current, current)):
+                   certificate_metrics(lambda: reloadable.current, current),
+                   acme_metrics(statuses)):
         metrics.add_source(source)
 
     def signer_for_domain(domain: str) -> Signer | None:
@@ -144,13 +194,14 @@ def build_answering(path: Path, model: Model, certificates: CertificateSet,
     tree = build_resource_tree(guard, advertised, signer_for_domain, model.public_hostname,
                                reactor)
     tree.putChild(b"health", HealthResource(store, monitor, reactor, listening,
-                                            lambda: reloadable.current))
+                                            lambda: reloadable.current, statuses))
     tree.putChild(b"metrics", MetricsResource(metrics, current))
     site = SmartSite(tree, reactor=reactor, metrics=metrics)
     https = listener_factory(model.https, TLSMemoryBIOFactory(reloadable, False, site),
                              lambda: store.current.proxies, limits, reactor)
-    return Answering(store, hashing, guard, monitor, advertised, metrics, limits, https,
-                     connections, reloadable)
+    answering = Answering(store, hashing, guard, monitor, advertised, metrics, limits, https,
+                          connections, reloadable, acme, http01, dns01)
+    return answering
 
 
 class _WarningsLog:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from smartdiscover.auth.hashing import hash_password
-from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.acme.served import load_served_certificates
 from smartdiscover.certs.names import server_name
 from smartdiscover.certs.report import summary as certificate_summary
 from smartdiscover.certs.report import warnings as certificate_warnings
@@ -77,14 +77,14 @@ def _certificates(model: Model) -> tuple[CertificateSet, bool]:
     """
     https = model.https
     if https.certificate.exists() or https.private_key.exists():
-        return load_certificates(model), False
+        return load_served_certificates(model), False
     with tempfile.TemporaryDirectory(prefix="sd-check-") as scratch:
         certificate, key = Path(scratch) / "server.crt", Path(scratch) / "server.key"
         create_development_certificate(certificate, key, development_names(
             model.public_hostname, model.domains, own_hostnames(model)))
         stand_in = dataclasses.replace(model, https=dataclasses.replace(
             https, certificate=certificate, private_key=key))
-        return load_certificates(stand_in), True
+        return load_served_certificates(stand_in), True
 
 
 def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
@@ -198,13 +198,13 @@ def _warn_about_certificate(model: Model, host: str) -> None:
 
 def _covered_by_certificates(model: Model, host: str) -> bool:
     """
-    Whether one of [certificates] covers C{host}, so SNI serves it.
+    Whether one of [certificates] or of ACME's covers C{host}, so SNI serves it.
     """
     name = server_name(host.encode("ascii", "replace"))
-    if not model.certificates or name is None:
+    if not (model.certificates or model.acme) or name is None:
         return False
     try:
-        return load_certificates(model).covering(name) is not None
+        return load_served_certificates(model).covering(name) is not None
     except ConfigError:
         return False
 

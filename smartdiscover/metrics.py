@@ -16,6 +16,8 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily, Metric)
 
 from smartdiscover.auth.guard import OUTCOMES
+from smartdiscover.certs.acme.renewal import RenewalStatus
+from smartdiscover.certs.acme.served import served_label
 from smartdiscover.certs.report import coverage
 from smartdiscover.health.endpoints import EndpointKey, advertised, targets
 from smartdiscover.health.probes import days_left
@@ -268,4 +270,45 @@ def certificate_metrics(current_certificates: Callable[[], CertificateSet],
         yield covered
         yield GaugeMetricFamily("smartdiscover_served_names_uncovered",
                                 "Served names no certificate covers.", uncovered)
+    return collect
+
+
+ACME_STATES = ("valid", "ordering", "failing", "missing")
+
+
+def acme_metrics(statuses: Callable[[], list[RenewalStatus]] | None
+                 ) -> Callable[[], Iterator[Metric]]:
+    """
+    Each ACME certificate's renewal, in the process that orders (nothing
+    elsewhere): alert on C{smartdiscover_acme_renewal_failures > 0} long
+    before C{smartdiscover_certificate_expiry_seconds} runs out.
+    """
+    def collect() -> Iterator[Metric]:
+        if statuses is None:
+            return
+        state = GaugeMetricFamily(
+            "smartdiscover_acme_certificate_state",
+            "1 for the state the ACME certificate is in (valid, ordering, failing, missing).",
+            labels=["certificate", "state"])
+        failures = GaugeMetricFamily(
+            "smartdiscover_acme_renewal_failures",
+            "Orders of the certificate that failed in a row (0: the last one succeeded).",
+            labels=["certificate"])
+        renew_at = GaugeMetricFamily(
+            "smartdiscover_acme_renew_at_timestamp_seconds",
+            "When the certificate is due for renewal (Unix time).", labels=["certificate"])
+        attempt = GaugeMetricFamily(
+            "smartdiscover_acme_next_attempt_timestamp_seconds",
+            "When the next order or renewal-information check happens (Unix time).",
+            labels=["certificate"])
+        for status in statuses():
+            label = served_label(status.label)
+            for name in ACME_STATES:
+                state.add_metric([label, name], 1 if status.state == name else 0)
+            failures.add_metric([label], status.failures)
+            if status.renew_at is not None:
+                renew_at.add_metric([label], status.renew_at.timestamp())
+            if status.next_attempt is not None:
+                attempt.add_metric([label], status.next_attempt.timestamp())
+        yield from (state, failures, renew_at, attempt)
     return collect

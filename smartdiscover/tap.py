@@ -15,9 +15,10 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.web.resource import Resource
 
 from smartdiscover.answering import Answering, IAnsweringReactor, build_answering
-from smartdiscover.certs.files import load_certificates
+from smartdiscover.certs.acme.served import load_served_certificates
 from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config import ConfigError, load
 from smartdiscover.config.model import Model
@@ -29,6 +30,7 @@ from smartdiscover.metrics import dns_metrics
 from smartdiscover.systemd import INotifierReactor, SystemdNotifier
 from smartdiscover.web.devcert import ensure_development_certificate
 from smartdiscover.web.listeners import any_address, listen_description, listener_factory
+from smartdiscover.web.acme_challenge import ChallengeOrRedirect
 from smartdiscover.web.redirect import RedirectToHTTPS
 from smartdiscover.web.site import SmartSite
 from smartdiscover.workers.pool import DEFAULT_BACKLOG, IPoolReactor, WorkerPool
@@ -73,7 +75,7 @@ class Options(usage.Options):
             raise usage.UsageError(f"invalid configuration\n{e}") from None
         ensure_development_certificate(self.model)
         try:
-            self.certificates = load_certificates(self.model)
+            self.certificates = load_served_certificates(self.model)
         except ConfigError as e:
             raise usage.UsageError(f"unusable certificate\n{e}") from None
 
@@ -88,7 +90,7 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
     model = options.model
     top = MultiService()
     answering = build_answering(options.path, model, options.certificates, reactor,
-                                lambda: bool(top.running))
+                                lambda: bool(top.running), orders=True)
     store = answering.store
     notifier = SystemdNotifier(
         reactor, status=lambda: f"serving configuration generation {store.generation}")
@@ -97,6 +99,8 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
         pool = WorkerPool(model.https.interface or any_address(), model.https.port,
                           model.https.backlog or DEFAULT_BACKLOG, model.workers,
                           answering.https, options.path, reactor, guard=answering.guard)
+        # A certificate ACME stored: the workers read it as at a reload.
+        answering.certificates_changed.append(pool.reload)
     # First: SIGHUP must never find the default action (death) once a
     # listener is bound.
     ReloadOnSignal(Reload(store, notifier, pool), reactor).setServiceParent(top)
@@ -111,11 +115,14 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
     if model.dns is not None:
         monitor = answering.monitor
         dns, zones = responder(store, lambda new: advertised(new, monitor.down),
-                               monitor.on_change, reactor)
+                               monitor.on_change, reactor, answering.acme_dns01)
         answering.metrics.add_source(dns_metrics(zones))
         answering.connections["dns"] = zones.tcp
         dns.setServiceParent(top)
     answering.monitor.setServiceParent(top)
+    if answering.acme is not None:
+        # After the listeners that answer its challenges.
+        answering.acme.setServiceParent(top)
     # Last: READY=1 once every listener is bound; stopped first, so
     # STOPPING=1 goes out before the listeners close.
     notifier.setServiceParent(top)
@@ -136,6 +143,9 @@ def _redirects(answering: Answering, reactor: IReactorTime) -> IProtocolFactory:
     """
     model = answering.store.current
     assert model.http is not None
-    site = SmartSite(RedirectToHTTPS(answering.advertised), reactor=reactor)
+    resource: Resource = RedirectToHTTPS(answering.advertised)
+    if answering.acme_http01 is not None:
+        resource = ChallengeOrRedirect(answering.acme_http01, resource)
+    site = SmartSite(resource, reactor=reactor)
     return listener_factory(model.http, site, lambda: answering.store.current.proxies,
                             answering.limits, reactor)

@@ -16,7 +16,7 @@ from smartdiscover.certs.certificate import (
     ServedCertificate,
     build_certificate,
 )
-from smartdiscover.certs.selection import CertificateSet
+from smartdiscover.certs.selection import ALPNSelect, CertificateSet
 from smartdiscover.config.certificates import CERTIFICATES, DEFAULT_LABEL
 from smartdiscover.config.loader import ConfigError, ConfigProblem
 from smartdiscover.config.model import Model
@@ -28,7 +28,8 @@ def default_origin(model: Model) -> Origin:
 
 def load_certificates(model: Model, current: CertificateSet | None = None,
                       others: Sequence[ServedCertificate] = (),
-                      clock: Callable[[], float] = time.time) -> CertificateSet:
+                      clock: Callable[[], float] = time.time,
+                      alpn: ALPNSelect | None = None) -> CertificateSet:
     """
     The set C{model} configures; C{current} itself when every file holds
     the bytes it was built from, and each certificate of C{current} whose
@@ -37,6 +38,8 @@ def load_certificates(model: Model, current: CertificateSet | None = None,
 
     @param others: certificates from other sources (ACME), placed after
         C{[certificates]} and before the default.
+    @param alpn: the set's ALPN select callback (L{CertificateSet.alpn});
+        C{current} is kept only when it has this one.
     @raise ConfigError: every certificate that cannot be served, each
         named by file, section and key; nothing of C{current} changes.
     """
@@ -52,9 +55,9 @@ def load_certificates(model: Model, current: CertificateSet | None = None,
     if problems or default is None:
         raise ConfigError(problems)
     loaded += others
-    if current is not None and current.same_as(default, loaded):
+    if current is not None and current.alpn == alpn and current.same_as(default, loaded):
         return current
-    return CertificateSet(default, loaded, clock)
+    return CertificateSet(default, loaded, clock, alpn)
 
 
 def read_pem(path: Path) -> bytes:

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from smartdiscover.certs.acme.renewal import RenewalStatus
+from smartdiscover.certs.acme.served import served_label
 from smartdiscover.certs.certificate import ServedCertificate, date_text
 from smartdiscover.certs.names import served_names
 from smartdiscover.certs.selection import CertificateSet
+from smartdiscover.config.acme import acme_certificates
 from smartdiscover.config.certificates import CERTIFICATES
 from smartdiscover.config.loader import ConfigProblem
 from smartdiscover.config.model import Model
@@ -97,12 +100,16 @@ def warnings(certificates: CertificateSet, model: Model,
                 found.append(ConfigProblem(
                     source, certificate.origin.section, certificate.origin.key,
                     f"warning: {name} is named by {first.label} too, which comes first"))
+    ordered = {name: label for label, names in acme_certificates(model) for name in names}
     for covered in coverage(certificates, model):
         if covered.certificate is None:
+            pending = ordered.get(covered.name)
+            later = (f" until ACME has issued {served_label(pending)}" if pending is not None
+                     else "")
             found.append(ConfigProblem(
                 source, CERTIFICATES, None,
                 f"warning: no certificate covers {covered.name} ({covered.why}): clients "
-                f"that ask for it get {certificates.default.label} and refuse it"))
+                f"that ask for it get {certificates.default.label} and refuse it{later}"))
         elif state(covered.certificate, now) != "valid":
             found.append(ConfigProblem(
                 source, CERTIFICATES, None,
@@ -144,3 +151,27 @@ def summary(certificate: ServedCertificate, now: datetime) -> str:
     return (f"certificate {certificate.label} ({certificate.origin}, "
             f"{certificate.origin.files}): {names}; {state(certificate, now)} until "
             f"{date_text(certificate.not_after)} ({days_left(certificate, now):.0f} days)")
+
+
+def describe_renewal(status: RenewalStatus) -> dict[str, Any]:
+    """
+    One ACME certificate's renewal for /health (JSON): C{state} is
+    C{valid}, C{ordering}, C{failing} (the current certificate, if any,
+    stays served) or C{missing}.
+    """
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
+    return {
+        "certificate": served_label(status.label),
+        "names": list(status.names),
+        "state": status.state,
+        "expires": when(status.expires),
+        "renew_at": when(status.renew_at),
+        "due_by": status.due_by,
+        "next_attempt": when(status.next_attempt),
+        "failures": status.failures,
+        "last_error": status.last_error,
+        "last_attempt": when(status.last_attempt),
+        "last_success": when(status.last_success),
+    }

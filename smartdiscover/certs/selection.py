@@ -17,18 +17,28 @@ Which certificate serves a name (docs/certificates.md):
     file order, other sources after them, the default (C{[server] https})
     last;
  4. when none covers it, or the client sent no usable name: the default.
+
+A set may answer ALPN too (TLS-ALPN-01, RFC 8737): OpenSSL calls the ALPN
+callback after the SNI switch, and the context switched to is the one
+whose callback it calls, so every context a connection can be in gets it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
+from weakref import WeakKeyDictionary
 
 from OpenSSL import SSL
 from twisted.internet.ssl import CertificateOptions
 
-from smartdiscover.certs.certificate import ServedCertificate, server_options
+from smartdiscover.certs.certificate import ServedCertificate, build_certificate, server_options
 from smartdiscover.certs.names import server_name
+
+# An ALPN select callback as pyOpenSSL calls it: it returns the protocol
+# chosen among those offered, or SSL.NO_OVERLAPPING_PROTOCOLS (of a class
+# pyOpenSSL keeps private, hence Any).
+ALPNSelect = Callable[[SSL.Connection, list[bytes]], Any]
 
 
 class CertificateSet:
@@ -40,12 +50,18 @@ class CertificateSet:
     @ivar certificates: the others, in order of precedence.
     @ivar options: the options of the context every connection starts in:
         the default's certificate, with the SNI callback.
+    @ivar alpn: the ALPN select callback of every context a connection can
+        be in (the starting one, and each certificate's but the default's,
+        which SNI never switches to), in place of Twisted's, which selects
+        among the protocols the listener's site speaks; or L{None}: Twisted's
+        stays.  OpenSSL runs the callback of the context SNI chose.
     """
 
     def __init__(self, default: ServedCertificate, certificates: Sequence[ServedCertificate] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, alpn: ALPNSelect | None = None) -> None:
         self.default = default
-        self.certificates = tuple(certificates)
+        self.certificates = tuple(_answering(certificate, alpn) for certificate in certificates)
+        self.alpn = alpn
         self._clock = clock
         exact: dict[str, list[ServedCertificate]] = {}
         wildcard: dict[str, list[ServedCertificate]] = {}
@@ -58,7 +74,8 @@ class CertificateSet:
         self._wildcard = {parent: tuple(found) for parent, found in wildcard.items()}
         self.options: CertificateOptions = server_options(default.key, default.chain,
                                                           self.context_for)
-        self.options.getContext()  # built now, where the set is (off the reactor thread)
+        # Built now, where the set is (off the reactor thread).
+        _install(self.options.getContext(), alpn)
 
     @property
     def in_precedence(self) -> tuple[ServedCertificate, ...]:
@@ -138,7 +155,7 @@ class CertificateSet:
         (ACME) swaps one certificate without a reload.
         """
         if certificate.label == self.default.label:
-            return CertificateSet(certificate, self.certificates, self._clock)
+            return CertificateSet(certificate, self.certificates, self._clock, self.alpn)
         others = list(self.certificates)
         for index, old in enumerate(others):
             if old.label == certificate.label:
@@ -146,4 +163,44 @@ class CertificateSet:
                 break
         else:
             others.append(certificate)
-        return CertificateSet(self.default, others, self._clock)
+        return CertificateSet(self.default, others, self._clock, self.alpn)
+
+
+# The ALPN callback a set installed on a context, for as long as the
+# context lives: one at most, so no set changes another's.
+_INSTALLED: WeakKeyDictionary[SSL.Context, ALPNSelect] = WeakKeyDictionary()
+
+
+def _install(context: SSL.Context, alpn: ALPNSelect | None) -> bool:
+    """
+    Whether C{context} answers ALPN with C{alpn} once this returns (for
+    L{None}: with the callback Twisted gives every context, as it did
+    before ACME).  L{False} when it cannot: it has another set's callback
+    (Twisted's cannot be put back either), or it served connections
+    (pyOpenSSL changes no context then).
+    """
+    installed = _INSTALLED.get(context)
+    if installed == alpn:
+        return True
+    if installed is not None or alpn is None:
+        return False
+    try:
+        context.set_alpn_select_callback(alpn)
+    except ValueError:
+        return False
+    _INSTALLED[context] = alpn
+    return True
+
+
+def _answering(certificate: ServedCertificate, alpn: ALPNSelect | None) -> ServedCertificate:
+    """
+    C{certificate}, its context answering ALPN with C{alpn}; when that
+    context cannot (another callback, connections served already), a copy
+    built anew from the same bytes (blocking).
+    """
+    if _install(certificate.context, alpn):
+        return certificate
+    copy = build_certificate(certificate.label, certificate.origin,
+                             certificate.certificate_pem, certificate.key_pem)
+    _install(copy.context, alpn)
+    return copy

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from smartdiscover.config import values
+from smartdiscover.config.acme import ACME, build_acme, check_acme
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
@@ -149,7 +150,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
     known = ("server", "auth", "dns", "hosts", RECORDS, "health", REDIRECT_ADDR,
-             REDIRECT_URL, CERTIFICATES) + CATALOGUE_SECTIONS
+             REDIRECT_URL, CERTIFICATES, ACME) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
             problems.add(section, None, "unknown section (known: "
@@ -173,6 +174,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     auth = build_auth(dict(parser["auth"]) if "auth" in parser else {}, base, problems.add)
     certificates = build_certificates(
         dict(parser[CERTIFICATES]) if CERTIFICATES in parser else {}, base, problems.add)
+    acme = build_acme(dict(parser[ACME]) if ACME in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
                           problems.add)
     case_sensitive = auth.case_sensitive_local
@@ -212,7 +214,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     if problems.problems:
         return None
     assert domains is not None and https is not None and catalogue is not None
-    return Model(
+    model = Model(
         source=source,
         public_hostname=catalogue.public_hostname,
         domains=domains,
@@ -231,7 +233,10 @@ def _build(source: Path, parser: configparser.ConfigParser,
         max_connections=max_connections,
         connections_per_source=per_source,
         certificates=certificates,
+        acme=acme,
     )
+    check_acme(model, problems.add)
+    return None if problems.problems else model
 
 
 def _main_layer(parser: configparser.ConfigParser,

@@ -154,6 +154,37 @@ class CertificateFiles:
 
 
 @dataclass(frozen=True)
+class AcmeConfig:
+    """
+    The C{[acme]} section: certificates ordered and renewed by the service
+    (docs/certificates.md, "ACME").
+
+    @ivar directory: the CA's directory URL.
+    @ivar contact: addresses the CA may write to (expiry, incidents).
+    @ivar agree_terms: the administrator accepts the CA's terms of service.
+    @ivar state: the directory that holds the account and certificates.
+    @ivar ca_file: trust anchors for the CA's own HTTPS certificate (a
+        private CA); L{None}: the system's.
+    @ivar challenge: how names are proved unless C{challenges} says else.
+    @ivar challenges: a challenge type per name.
+    @ivar apex: the served domains whose own name (C{<domain>}) points here
+        and is ordered too.
+    @ivar order: whether this instance orders; one that does not serves
+        what the ordering instance left in C{state} (a shared copy).
+    """
+
+    directory: str
+    state: Path
+    contact: tuple[str, ...] = ()
+    agree_terms: bool = False
+    ca_file: Path | None = None
+    challenge: str = "http-01"
+    challenges: Mapping[str, str] = field(default_factory=dict)
+    apex: frozenset[str] = frozenset()
+    order: bool = True
+
+
+@dataclass(frozen=True)
 class TCPListener:
     """
     A plain TCP listener (the HTTP redirect listener).
@@ -387,6 +418,7 @@ class Model:
     connections_per_source: int = 100  # per IPv4 address or IPv6 /64
     # [certificates], in file order; [server] https's pair is the default.
     certificates: tuple[CertificateFiles, ...] = ()
+    acme: AcmeConfig | None = None  # [acme]; None: no certificate is ordered
 
     @property
     def ttl_hours(self) -> int:

@@ -9,7 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Hashable
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from twisted.application import internet
 from twisted.application.service import MultiService
@@ -17,19 +17,25 @@ from twisted.internet.interfaces import (
     IDelayedCall, IReactorTCP, IReactorTime, IReactorUDP, ITCPTransport, IUDPTransport)
 from twisted.internet.protocol import DatagramProtocol, Factory, connectionDone
 from twisted.logger import Logger
+from twisted.names import dns
 from twisted.protocols.basic import Int16StringReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
+from smartdiscover.config.dns import in_zone
 from smartdiscover.config.model import DNSSettings, Model
 from smartdiscover.connections import ConnectionLimits, default_dns_connections
-from smartdiscover.dns.records import all_records
+from smartdiscover.dns.challenges import challenge_owner
+from smartdiscover.dns.records import Record, all_records
 from smartdiscover.dns.rrl import DROP, SLIP, RateLimiter
 from smartdiscover.dns.table import Table, build_table
 from smartdiscover.dns.wire import respond
 
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
+CHALLENGE_TTL = 60  # seconds a DNS-01 TXT record may be cached
+
+_log = Logger()
 
 
 class IDNSReactor(IReactorUDP, IReactorTCP, IReactorTime):
@@ -41,11 +47,49 @@ class IDNSReactor(IReactorUDP, IReactorTCP, IReactorTime):
     """
 
 
-def build_zones(model: Model) -> Table:
+def build_zones(model: Model, challenges: Iterable[tuple[str, str]] = ()) -> Table:
     """
     The table of every zone of C{model}; blocking, run it off the reactor.
+
+    @param challenges: (owner, value) of DNS-01 TXT records to answer
+        besides; those outside every zone, or not a valid name and value
+        (L{challenge_owner}), are left out, so none can break the build.
     """
-    return build_table(all_records(model, serial=int(time.time())))
+    zones = all_records(model, serial=int(time.time()))
+    for apex, record in _challenge_records(zones, challenges):
+        zones[apex].append(record)
+    return build_table(zones)
+
+
+def _challenge_records(zones: dict[str, list[Record]],
+                       challenges: Iterable[tuple[str, str]]) -> Iterator[tuple[str, Record]]:
+    """
+    (apex, TXT record) of each challenge in a zone: a short TTL, so that a
+    resolver soon sees the next value, unless the owner has TXT records
+    already, whose TTL the RRset keeps (RFC 2181 5.2).  None at an alias:
+    a CNAME stands alone (RFC 1034 3.6.2).
+    """
+    pairs = list(dict.fromkeys(challenges))
+    if not pairs:
+        return
+    ttls: dict[tuple[str, int], int] = {}
+    for records in zones.values():
+        for owner, type_, payload in records:
+            ttls.setdefault((owner, type_), payload.ttl)
+    for name, value in pairs:
+        try:
+            owner = challenge_owner(name, value)
+        except ValueError as e:
+            _log.warn("DNS-01 challenge left out: {error}", error=str(e))
+            continue
+        apex = in_zone(owner, zones)
+        if apex is None:
+            continue
+        if (owner, dns.CNAME) in ttls:
+            _log.warn("DNS-01 challenge at {owner} left out: a CNAME is there", owner=owner)
+            continue
+        ttl = ttls.get((owner, dns.TXT), CHALLENGE_TTL)
+        yield apex, (owner, dns.TXT, dns.Record_TXT(value.encode("ascii"), ttl=ttl))
 
 
 class Zones:

@@ -14,7 +14,8 @@ from twisted.web.pages import notFound
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
-from smartdiscover.certs.report import coverage, describe
+from smartdiscover.certs.acme.renewal import RenewalStatus
+from smartdiscover.certs.report import coverage, describe, describe_renewal
 from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config.networks import is_loopback
 from smartdiscover.config.model import Model
@@ -96,12 +97,14 @@ class HealthResource(MethodsResource):
 
     def __init__(self, store: ConfigStore, monitor: HealthMonitor, clock: IReactorTime,
                  listening: Callable[[], bool],
-                 certificates: Callable[[], CertificateSet] | None = None) -> None:
+                 certificates: Callable[[], CertificateSet] | None = None,
+                 renewals: Callable[[], list[RenewalStatus]] | None = None) -> None:
         super().__init__()
         self._store = store
         self._monitor = monitor
         self._clock = clock
         self._certificates = certificates
+        self._renewals = renewals
         self._children = {b"live": LiveResource(),
                           b"ready": ReadyResource(store, monitor, listening)}
 
@@ -139,6 +142,9 @@ class HealthResource(MethodsResource):
         document: dict[str, Any] = {}
         if self._certificates is not None:
             document.update(_certificates(self._certificates(), model))
+        if self._renewals is not None:
+            # In the process that orders: each ACME certificate's renewal.
+            document["acme"] = [describe_renewal(s) for s in self._renewals()]
         return _json(request, 200, {
             **document,
             "generation": self._store.generation,

@@ -12,6 +12,7 @@ and stops when its standard input closes (the first process is gone).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -45,13 +46,13 @@ def build_worker(path: Path, reactor: IWorkerReactor,
     from smartdiscover.answering import build_answering
     from smartdiscover.config import load
     from smartdiscover.config.sighup import ReloadOnSignal
-    from smartdiscover.certs.files import load_certificates
+    from smartdiscover.certs.acme.served import load_served_certificates
     from smartdiscover.workers.guard_link import WorkerGuardLink
     from smartdiscover.workers.pool import GUARD_FD, SOCKET_FD
     from smartdiscover.workers.sockets import AdoptedPort
 
     model = load(path)
-    certificates = load_certificates(model)
+    certificates = load_served_certificates(model)
     top = MultiService()
     answering = build_answering(path, model, certificates, reactor, lambda: bool(top.running))
     ReloadOnSignal(answering.store.reload, reactor).setServiceParent(top)
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     # process stops its workers itself (SIGTERM), in order.  (Twisted leaves
     # an ignored SIGINT ignored.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A reload signal before the service's own handler is in place (the
+    # first process reloads its workers when ACME stored a certificate,
+    # whenever that is) must not kill us, nor be lost: it is noted here
+    # and delivered again once the handler is in place.
+    early: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, frame: early.append(signum))
 
     from twisted.internet import reactor
     from twisted.internet.error import ReactorNotRunning
@@ -108,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     service.privilegedStartService()
     service.startService()
+    if early:
+        os.kill(os.getpid(), signal.SIGHUP)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     return 0

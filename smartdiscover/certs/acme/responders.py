@@ -12,13 +12,14 @@ CA to validate, and withdraws it once the authorization is decided:
    C{acmeIdentifier} extension, presented to a TLS client that offers
    only the ALPN protocol C{acme-tls/1} with SNI C{NAME}.
 
-No listener lives here.  web/ mounts L{HTTP01Tokens.lookup} at
-C{/.well-known/acme-challenge/} on the plain-HTTP listener and calls
-L{TLSALPN01Certificates.select} from the HTTPS listener's ALPN callback;
-dns/ answers TXT queries from L{DNS01Records.values}.  A listener that
-must do more than read memory (another process, another instance)
-implements the interface itself: C{publish} returns a L{Deferred} that
-fires when the value is visible to the CA.
+No listener lives here.  web/ serves L{HTTP01Tokens.lookup} at
+C{/.well-known/acme-challenge/} on the plain-HTTP listener; the HTTPS
+listener's certificate set installs L{TLSALPN01Certificates.alpn_select}
+as its ALPN callback; dns/ answers TXT queries from
+L{DNS01Records.values}.  A listener that must do more than read memory
+(another process, another instance) implements the interface itself:
+C{publish} returns a L{Deferred} that fires when the value is visible to
+the CA.
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ class DNS01Records:
         """
         return tuple(self._values.get(_owner(name), ()))
 
+    def published(self) -> list[tuple[str, str]]:
+        """
+        Every (owner, value) in force, for a responder that compiles its
+        answers ahead: owners in the order first published, each owner's
+        values in publish order.
+        """
+        return [(name, value) for name, values in self._values.items() for value in values]
+
 
 @implementer(ITLSALPN01Responder)
 class TLSALPN01Certificates:
@@ -221,8 +230,8 @@ class TLSALPN01Certificates:
         offers C{acme-tls/1} and asks (SNI) for a name with a challenge
         certificate, present that certificate on C{connection} and return
         L{True} (the callback then selects C{acme-tls/1}); otherwise change
-        nothing and return L{False} (the callback goes on as usual, and a
-        client offering only C{acme-tls/1} must then be refused).
+        nothing and return L{False} (the callback goes on as usual, see
+        L{alpn_select}).
 
         OpenSSL calls the ALPN callback after the SNI callback chose the
         context and before the certificate is sent, so the certificate set
@@ -243,6 +252,20 @@ class TLSALPN01Certificates:
         connection.use_certificate(pair[0])
         connection.use_privatekey(pair[1])
         return True
+
+    def alpn_select(self, connection: SSL.Connection, offered: list[bytes]) -> bytes | object:
+        """
+        The HTTPS listener's ALPN select callback (for
+        C{SSL.Context.set_alpn_select_callback}): C{acme-tls/1} with the
+        challenge certificate when L{select} presents one; else
+        C{http/1.1} when offered; else no protocol, and the handshake goes
+        on without ALPN, as it did before there was a callback.  Safe on
+        any client input, as L{select} is: an exception would abort the
+        handshake.
+        """
+        if self.select(connection, offered):
+            return ACME_TLS_ALPN
+        return b"http/1.1" if b"http/1.1" in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
 
 def challenge_certificate(name: str, key_authorization: str,
