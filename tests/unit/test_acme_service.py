@@ -13,13 +13,16 @@ are in L{tests.integration.test_acme} and L{tests.integration.test_acme_service}
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import sys
 from pathlib import Path
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from smartdiscover import cli
 from smartdiscover.certs.acme.client import Responders
 from smartdiscover.certs.acme.renewal import RenewalStatus
 from smartdiscover.certs.acme.responders import HTTP01Tokens
@@ -241,3 +244,44 @@ class ReportTests(SynchronousTestCase):
         metrics.add_source(acme_metrics(None))
         self.assertNotIn("smartdiscover_acme", metrics.text().decode())
 
+
+
+class CheckConfigTests(ServiceTestCase):
+    """
+    C{check-config} with C{[acme]}: what the state directory holds is
+    listed with the other certificates; a name ACME has not issued yet is
+    a warning that says so.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.stdout, self.stderr = io.StringIO(), io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+        self.patch(sys, "stderr", self.stderr)
+
+    def test_stored_and_pending(self) -> None:
+        model = self.model()
+        assert model.acme is not None
+        store = AcmeStore(model.acme.state).open()
+        leaf, key = certificate(["autodiscover.example.test", "autoconfig.example.test"])
+        store.save_certificate("example.test", key, [leaf])
+        self.assertEqual(cli.main(["check-config", str(model.source)]), 0,
+                         self.stderr.getvalue())
+        out = self.stdout.getvalue()
+        self.assertIn("certificate acme:example.test ([acme] example.test, "
+                      f"{store.certificate_path('example.test')}): autodiscover.example.test, "
+                      "autoconfig.example.test; valid until", out)
+        self.assertNotIn("autodiscover.example.test (", self.stderr.getvalue())
+
+    def test_nothing_issued_yet(self) -> None:
+        """
+        A domain added after the development certificate was made: its
+        names are uncovered, and the warning says ACME will issue them.
+        """
+        ensure_development_certificate(self.model())
+        model = self.model("example.test, example.org")
+        self.assertEqual(cli.main(["check-config", str(model.source)]), 0,
+                         self.stderr.getvalue())
+        self.assertIn("no certificate covers autodiscover.example.org (Autodiscover of "
+                      "example.org): clients that ask for it get default and refuse it "
+                      "until ACME has issued acme:example.org", self.stderr.getvalue())

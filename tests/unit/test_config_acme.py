@@ -7,6 +7,7 @@ docs/certificates.md, "ACME").
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -21,7 +22,7 @@ from smartdiscover.config.acme import (
     domain_label,
 )
 from smartdiscover.config.model import Model
-from tests.helpers import Changes, build_ini, write_config
+from tests.helpers import PROJECT_ROOT, Changes, build_ini, write_config
 
 DIRECTORY = "https://acme.example.test/dir"
 
@@ -227,3 +228,27 @@ class NamesTests(SynchronousTestCase):
         self.assertEqual(len(label), 64)
         self.assertNotEqual(label, domain_label(long.replace("a", "c")))
         self.assertEqual(domain_label("example.test"), "example.test")
+
+
+class DocumentedExampleTests(SynchronousTestCase):
+    """
+    The C{[acme]} examples of docs/configuration.md and
+    docs/certificates.md load as they are written.
+    """
+
+    def example(self, document: str) -> str:
+        text = (PROJECT_ROOT / "docs" / document).read_text(encoding="utf-8")
+        start = text.index("[acme]")
+        start = text.rindex("\n", 0, start) + 1
+        end = min(i for i in (text.find("\n\n", start), text.find("```", start)) if i > 0)
+        return textwrap.dedent(text[start:end]).rstrip(" ") + "\n"
+
+    def test_examples_load(self) -> None:
+        for document in ("configuration.md", "certificates.md"):
+            section = self.example(document)
+            ini = build_ini({"server": {"http": "tcp:8080"}}) + "\n" + section
+            model = load(write_config(Path(self.mktemp()), ini))
+            assert model.acme is not None, document
+            self.assertEqual(model.acme.directory,
+                             "https://acme-v02.api.letsencrypt.org/directory", document)
+            self.assertTrue(model.acme.agree_terms, document)
