@@ -40,6 +40,7 @@ from tests.unit.test_acme_store import certificate
 DOMAIN = "example.test"
 NAMES = {f"autodiscover.{DOMAIN}": "http-01", f"autoconfig.{DOMAIN}": "dns-01",
          f"mail.{DOMAIN}": "tls-alpn-01"}
+IDN = "xn--bcher-kva.example"  # bücher.example
 ISSUE_TIMEOUT = 90.0
 
 
@@ -169,7 +170,7 @@ class AcmeServiceTests(_AcmeService, SynchronousTestCase):
         the public host name (TLS-ALPN-01), all issued by pebble through
         the service's own listeners; every name verifies against pebble's
         root alone; the domain's profile is signed with its certificate;
-        /health and /metrics say so; a domain added by SIGHUP gets its own.
+        /health and /metrics say so; an IDN domain added by SIGHUP gets its own.
         """
         self.start(NAMES)
         domain = self.wait_acme(f"acme:{DOMAIN}", "valid")
@@ -197,13 +198,15 @@ class AcmeServiceTests(_AcmeService, SynchronousTestCase):
                 ).stat().st_mode & 0o777
         self.assertEqual(mode, 0o600)
 
-        # A new domain: its names go by HTTP-01 (the default).
+        # A new, internationalised domain: its names go by HTTP-01 (the
+        # default), ordered and served as A-labels.
         self.config.write_text(self.ini.replace(f"domains = {DOMAIN}",
-                                                f"domains = {DOMAIN}, example.org"))
+                                                f"domains = {DOMAIN}, bücher.example"),
+                               encoding="utf-8")
         self.service.reload("reloaded")
-        self.wait_acme("acme:example.org", "valid")
-        leaf = self.verified_peer("autoconfig.example.org", root)
-        self.assertEqual(names_of(leaf), ["autoconfig.example.org", "autodiscover.example.org"])
+        self.wait_acme(f"acme:{IDN}", "valid")
+        leaf = self.verified_peer(f"autoconfig.{IDN}", root)
+        self.assertEqual(names_of(leaf), [f"autoconfig.{IDN}", f"autodiscover.{IDN}"])
         self.assertNotIn("Traceback", self.service.log())
 
     def assert_profile_verifies(self, root: bytes, host: str) -> None:
