@@ -30,7 +30,6 @@ from smartdiscover.certs.acme.store import StoredCertificate
 from smartdiscover.certs.report import warnings as certificate_warnings
 from smartdiscover.certs.selection import CertificateSet
 from smartdiscover.config import ConfigProblem, ConfigStore, load
-from smartdiscover.config.acme import DNS01, HTTP01, TLSALPN01, challenges_used
 from smartdiscover.config.model import Model
 from smartdiscover.dns.challenges import ZoneChallenges
 from smartdiscover.connections import (
@@ -127,8 +126,9 @@ def build_answering(path: Path, model: Model, certificates: CertificateSet,
     store = ConfigStore(model, lambda: load(path), run_in_thread)
     current = lambda: store.current  # noqa: E731  (one snapshot per request)
     ordering = orders and model.acme is not None and model.acme.order
-    used = challenges_used(model) if ordering else set()
-    tls_alpn01 = TLSALPN01Certificates() if TLSALPN01 in used else None
+    # Every challenge the listeners allow, so a reload may switch a name
+    # to another (the listeners themselves are bound at start).
+    tls_alpn01 = TLSALPN01Certificates() if ordering and model.workers == 1 else None
     alpn = tls_alpn01.alpn_select if tls_alpn01 is not None else None
     if alpn is not None:
         certificates = CertificateSet(certificates.default, certificates.certificates,
@@ -149,8 +149,8 @@ def build_answering(path: Path, model: Model, certificates: CertificateSet,
     store.subscribe(prepare_certificates, commit_certificates)
 
     acme = None
-    http01 = HTTP01Tokens() if HTTP01 in used else None
-    dns01 = ZoneChallenges() if DNS01 in used else None
+    http01 = HTTP01Tokens() if ordering and model.http is not None else None
+    dns01 = ZoneChallenges() if ordering and model.dns is not None else None
     if ordering:
         def issued(stored: StoredCertificate) -> None:
             served = reloadable.current.labels.get(served_label(stored.label))

@@ -1,6 +1,7 @@
 """
 What a reload cannot apply: the listeners bound at start, the number of
-processes and the user store stay until the service restarts.
+processes, the user store and whether ACME orders stay until the service
+restarts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def unapplied(started: Model, new: Model) -> list[str]:
         messages.append(f"[server] dns {where}: restart to apply")
     if new.auth.backend != started.auth.backend:
         messages.append(f"[auth] backend changed to {new.auth.backend}: restart to apply")
+    ordering = [m.acme is not None and m.acme.order for m in (started, new)]
+    if ordering[0] != ordering[1]:
+        change = "now orders" if ordering[1] else "no longer orders"
+        messages.append(f"[acme]: this instance {change} certificates from a restart on")
     return messages
 
 

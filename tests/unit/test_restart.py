@@ -44,3 +44,20 @@ class UnappliedTests(SynchronousTestCase):
             "[server] dns changed to 127.0.0.1:8053: restart to apply",
             "[auth] backend changed to imap: restart to apply"])
         self.assertIn("[server] dns was removed: restart to apply", unapplied(new, started))
+
+    def test_acme_ordering(self) -> None:
+        """
+        [acme] added, or switched to C{order = no}: whether this instance
+        orders waits for a restart; another CA or contact applies.
+        """
+        plain = edit("ttl = 1", "ttl = 1\nhttp = tcp:8080")
+        started = self.load(plain)
+        acme = plain + "\n[acme]\ndirectory = https://acme.example.test/dir\n"
+        ordering = self.load(acme)
+        self.assertEqual(unapplied(started, ordering),
+                         ["[acme]: this instance now orders certificates from a restart on"])
+        self.assertEqual(unapplied(ordering, self.load(acme + "order = no\n")),
+                         ["[acme]: this instance no longer orders certificates from a "
+                          "restart on"])
+        self.assertEqual(unapplied(ordering, self.load(
+            acme.replace("acme.example", "other.example") + "contact = a@example.test\n")), [])
