@@ -124,7 +124,9 @@ class ServedCertificate(Chained):
     def context(self) -> SSL.Context:
         """
         The context connections switch to when SNI chooses this
-        certificate; built once, never changed afterwards.
+        certificate; built once.  Only a certificate set may add an ALPN
+        callback to it, before it serves a connection (TLS-ALPN-01,
+        L{smartdiscover.certs.selection}); nothing else changes it.
         """
         return self.options.getContext()
 
