@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.resource import Resource
 
+from smartdiscover.admin.service import console_factory
 from smartdiscover.answering import Answering, IAnsweringReactor, build_answering
 from smartdiscover.certs.acme.served import load_served_certificates
 from smartdiscover.certs.selection import CertificateSet
@@ -120,6 +121,12 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
         answering.connections["dns"] = zones.tcp
         dns.setServiceParent(top)
     answering.monitor.setServiceParent(top)
+    if model.admin is not None:
+        assert answering.tls is not None
+        console, _, _ = console_factory(store, answering.monitor, answering.hashing.run,
+                                        answering.tls, answering.limits, reactor)
+        strports.service(listen_description(model.admin.listen), console,
+                         reactor=reactor).setServiceParent(top)
     if answering.acme is not None:
         # After the listeners that answer its challenges.
         answering.acme.setServiceParent(top)

@@ -185,6 +185,36 @@ class AcmeConfig:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """
+    The C{[admin]} section: the web console's listener and its accounts
+    (docs/console.md).
+
+    @ivar listen: where the console listens; loopback unless an interface
+        is given, and then over TLS with the service's certificates.
+    @ivar accounts_file: the administrators' file, C{NAME:HASH} a line.
+    @ivar accounts: its entries, name (case-folded) to password hash.
+    @ivar session_idle: seconds a session lives without a request.
+    @ivar session_lifetime: seconds a session lives at most.
+    """
+
+    listen: TCPListener
+    accounts_file: Path
+    accounts: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    session_idle: float = 900.0
+    session_lifetime: float = 8 * 3600.0
+
+    @property
+    def over_tls(self) -> bool:
+        """
+        Whether the console is served over TLS: on any address but
+        loopback.
+        """
+        interface = self.listen.interface
+        return interface is None or not (interface.startswith("127.") or interface == "::1")
+
+
+@dataclass(frozen=True)
 class TCPListener:
     """
     A plain TCP listener (the HTTP redirect listener).
@@ -419,6 +449,7 @@ class Model:
     # [certificates], in file order; [server] https's pair is the default.
     certificates: tuple[CertificateFiles, ...] = ()
     acme: AcmeConfig | None = None  # [acme]; None: no certificate is ordered
+    admin: AdminSettings | None = None  # [admin]; None: no web console
 
     @property
     def ttl_hours(self) -> int:

@@ -118,27 +118,7 @@ class HealthResource(MethodsResource):
         model = self._store.current
         if not may_read_detail(request, model):
             return _json(request, 403, {"error": "forbidden"})
-        now = self._clock.seconds()
-        shown = advertised(model, self._monitor.down)
-        advertised_keys = set(targets(shown))
-        endpoints = []
-        for key, status in sorted(self._monitor.statuses.items()):
-            expires = status.certificate_expires
-            endpoints.append({
-                "endpoint": status.target.url or f"{status.target.protocol}://"
-                            f"{status.target.host}:{status.target.port}",
-                "security": status.target.security.value,
-                "state": {None: "unknown", True: "ok", False: "failing"}[status.ok],
-                "since": _time(status.since, now),
-                "checked": _time(status.checked, now),
-                "latency_ms": None if status.latency is None else round(status.latency * 1000, 1),
-                "error": status.error,
-                "detail": status.detail,
-                "certificate_expires": expires.isoformat() if expires else None,
-                "certificate_days_left": None if expires is None else round(
-                    days_left(expires, datetime.now(timezone.utc)), 1),
-                "advertised": key in advertised_keys,
-            })
+        endpoints = endpoint_states(model, self._monitor, self._clock.seconds())
         document: dict[str, Any] = {}
         if self._certificates is not None:
             document.update(_certificates(self._certificates(), model))
@@ -156,6 +136,34 @@ class HealthResource(MethodsResource):
             "endpoints": endpoints,
         })
 
+
+
+def endpoint_states(model: Model, monitor: HealthMonitor, now: float) -> list[dict[str, Any]]:
+    """
+    Every probed endpoint: its state, since when, the last check, latency,
+    error and certificate expiry, and whether answers advertise it.
+    """
+    shown = advertised(model, monitor.down)
+    advertised_keys = set(targets(shown))
+    endpoints = []
+    for key, status in sorted(monitor.statuses.items()):
+        expires = status.certificate_expires
+        endpoints.append({
+            "endpoint": status.target.url or f"{status.target.protocol}://"
+                        f"{status.target.host}:{status.target.port}",
+            "security": status.target.security.value,
+            "state": {None: "unknown", True: "ok", False: "failing"}[status.ok],
+            "since": _time(status.since, now),
+            "checked": _time(status.checked, now),
+            "latency_ms": None if status.latency is None else round(status.latency * 1000, 1),
+            "error": status.error,
+            "detail": status.detail,
+            "certificate_expires": expires.isoformat() if expires else None,
+            "certificate_days_left": None if expires is None else round(
+                days_left(expires, datetime.now(timezone.utc)), 1),
+            "advertised": key in advertised_keys,
+        })
+    return endpoints
 
 
 def _certificates(certificates: CertificateSet, model: Model) -> dict[str, Any]:

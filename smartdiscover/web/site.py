@@ -47,8 +47,13 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-# Encoded once: every response starts its headers with these lines.
+# Encoded once: every response starts its headers with these lines; a
+# resource that sets its own Content-Security-Policy (the console, which
+# serves a stylesheet) gets the others only.
 _SECURITY_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
+_SECURITY_LINES_OWN_POLICY = b"".join(name + b": " + value + b"\r\n"
+                                      for name, value in SECURITY_HEADERS
+                                      if name != b"Content-Security-Policy")
 
 
 def raw_response(status: bytes) -> bytes:
@@ -114,10 +119,13 @@ class SmartChannel(http.HTTPChannel):
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes,
                      headers: http.Headers) -> None:
         """
-        Every response gets the security headers, already encoded, and no
+        Every response gets the security headers, already encoded (its own
+        C{Content-Security-Policy} instead of ours if it set one), and no
         C{Server} header (it would name Twisted's version).
         """
-        lines = [version, b" ", code, b" ", reason, b"\r\n", _SECURITY_LINES]
+        security = (_SECURITY_LINES_OWN_POLICY if headers.hasHeader(b"content-security-policy")
+                    else _SECURITY_LINES)
+        lines = [version, b" ", code, b" ", reason, b"\r\n", security]
         for name, values in headers.getAllRawHeaders():
             if name != b"Server":
                 for value in values:

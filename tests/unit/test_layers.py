@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"discovery", "auth", "health", "connections", "certs"},
     {"metrics", "dns", "client"},
     {"web"},
-    {"answering"},
+    {"answering", "admin"},
     {"workers"},
     {"tap", "cli"},
 ]

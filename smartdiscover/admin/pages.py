@@ -1,0 +1,133 @@
+"""
+The console's pages, built with twisted.web.template's tags: every value
+is escaped by construction, no page needs JavaScript, every field has its
+label and every error stands next to what it is about.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from twisted.web.template import Element, Tag, TagLoader, tags
+
+from smartdiscover.admin.sessions import Session
+
+TITLE = "SmartDiscover"
+
+STYLESHEET = b"""\
+:root { color-scheme: light dark; --accent: #1f5fa8; --bad: #b00020; --good: #1b7a2e; }
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0; }
+header { display: flex; align-items: center; gap: 1.5em; padding: .6em 1.5em;
+         border-bottom: 1px solid #8884; }
+header .brand { font-weight: 600; }
+header nav a { margin-right: 1em; }
+header form { margin-left: auto; }
+main { padding: 1em 1.5em; max-width: 70em; }
+a { color: var(--accent); }
+a:focus, button:focus, input:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
+label { display: block; font-weight: 600; margin-top: 1em; }
+input[type=text], input[type=password] { font: inherit; padding: .3em; width: 20em;
+                                          max-width: 100%; }
+button { font: inherit; padding: .3em 1em; margin-top: 1em; }
+.error { color: var(--bad); font-weight: 600; }
+table { border-collapse: collapse; margin-top: 1em; }
+th, td { text-align: left; padding: .3em .8em; border-bottom: 1px solid #8884;
+         vertical-align: top; }
+.state-ok { color: var(--good); }
+.state-failing { color: var(--bad); font-weight: 600; }
+"""
+
+
+class Page(Element):
+    """
+    A whole page: the tag tree, rendered by L{twisted.web.template}.
+    """
+
+    def __init__(self, tree: Tag) -> None:
+        super().__init__(loader=TagLoader(tree))
+
+
+def layout(title: str, session: Session | None, *content: Any) -> Page:
+    """
+    Every page: the header (the navigation and a logout form once logged
+    in), then C{content} under an C{h1} of C{title}.
+    """
+    header = tags.header(tags.span(TITLE, class_="brand"))
+    if session is not None:
+        header(tags.nav(tags.a("Health", href="/"), **{"aria-label": "Console"}),
+               tags.form(tags.input(type="hidden", name="csrf", value=session.csrf),
+                         tags.span(f"{session.name} "),
+                         tags.button("Log out", type="submit"),
+                         method="post", action="/logout"))
+    # twisted.web.template's tags predate <main>; a Tag of that name is
+    # escaped and rendered as any other.
+    return Page(tags.html(
+        tags.head(tags.meta(charset="utf-8"),
+                  tags.meta(name="viewport", content="width=device-width, initial-scale=1"),
+                  tags.title(f"{title} - {TITLE}"),
+                  tags.link(rel="stylesheet", href="/style.css")),
+        tags.body(header, Tag("main")(tags.h1(title), *content)),
+        lang="en"))
+
+
+def login_page(login_token: str, error: str | None = None, name: str = "") -> Page:
+    """
+    The login form; C{error} next to it, the name typed kept (never the
+    password).
+    """
+    fields: list[Any] = []
+    if error is not None:
+        fields.append(tags.p(error, class_="error", id="login-error", role="alert"))
+    described = {"aria-describedby": "login-error"} if error is not None else {}
+    fields += [
+        tags.input(type="hidden", name="login_csrf", value=login_token),
+        tags.label("Name", for_="name"),
+        tags.input(type="text", id="name", name="name", value=name, required="required",
+                   autocomplete="username", maxlength="64", autofocus="autofocus",
+                   **described),
+        tags.label("Password", for_="password"),
+        tags.input(type="password", id="password", name="password", required="required",
+                   autocomplete="current-password", maxlength="1024", **described),
+        tags.div(tags.button("Log in", type="submit")),
+    ]
+    return layout("Log in", None, tags.form(*fields, method="post", action="/login"))
+
+
+def message_page(title: str, text: str, session: Session | None = None) -> Page:
+    return layout(title, session, tags.p(text))
+
+
+def health_page(session: Session, generation: int, last_error: str | None,
+                probes: bool, endpoints: Iterable[dict[str, Any]]) -> Page:
+    """
+    The configuration generation and last reload, and every probed
+    endpoint with its state.
+    """
+    reload = (tags.p("The last reload succeeded.") if last_error is None else
+              tags.p("The last reload failed: ", tags.span(last_error, class_="error")))
+    rows = []
+    for endpoint in endpoints:
+        state = endpoint["state"]
+        rows.append(tags.tr(
+            tags.td(endpoint["endpoint"]), tags.td(endpoint["security"]),
+            tags.td(state, class_=f"state-{state}"),
+            tags.td(endpoint["since"] or ""),
+            tags.td("" if endpoint["latency_ms"] is None else f"{endpoint['latency_ms']} ms"),
+            tags.td(endpoint["error"] or ""),
+            tags.td("" if endpoint["certificate_days_left"] is None
+                    else f"{endpoint['certificate_days_left']} days"),
+            tags.td("yes" if endpoint["advertised"] else "no")))
+    if not probes:
+        table: Any = tags.p("Probes are off ([health] probes = no): every endpoint is "
+                            "advertised.")
+    elif not rows:
+        table = tags.p("No endpoint has been probed yet.")
+    else:
+        table = tags.table(
+            tags.caption("Advertised endpoints"),
+            tags.thead(tags.tr(*(tags.th(h, scope="col") for h in (
+                "Endpoint", "Security", "State", "Since", "Latency", "Last error",
+                "Certificate", "Advertised")))),
+            tags.tbody(*rows))
+    return layout("Health", session,
+                  tags.p(f"Configuration generation {generation}."), reload, table)

@@ -1,0 +1,282 @@
+"""
+The console's routes: login and logout, and the pages behind a session.
+
+Every POST must come from the console itself: a cross-site C{Origin} or
+C{Sec-Fetch-Site} is refused, and the form must carry the session's CSRF
+token (the login form: the token of its own cookie).  Forms are read by
+hand, bounded: the site parses no POST body itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Callable
+from urllib.parse import parse_qs
+
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+from twisted.web.template import renderElement
+
+from smartdiscover.admin.pages import STYLESHEET, Page, health_page, login_page, message_page
+from smartdiscover.admin.sessions import Session, Sessions
+from smartdiscover.auth.credentials import (
+    MAX_PASSWORD_BYTES,
+    BasicCredentials,
+    IPrincipalChecker,
+)
+from smartdiscover.auth.errors import Unavailable
+from smartdiscover.config.principal import Principal
+from smartdiscover.config.store import ConfigStore
+from smartdiscover.health.monitor import HealthMonitor
+from smartdiscover.web.health import endpoint_states
+
+SESSION_COOKIE = b"sd_session"
+LOGIN_COOKIE = b"sd_login"
+MAX_FORM_BYTES = 16 * 1024
+MAX_FIELDS = 50
+MAX_NAME = 64
+
+# Besides the headers every response of the site gets (web/site.py): the
+# console's own policy, which lets its stylesheet and forms through.
+SECURITY_HEADERS = {
+    b"Content-Security-Policy": b"default-src 'none'; style-src 'self'; img-src 'self'; "
+                                b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    b"X-Frame-Options": b"DENY",
+}
+
+_log = Logger(namespace="smartdiscover.admin")
+
+
+class FormError(Exception):
+    """
+    A form body that cannot be read: too large, not UTF-8, too many fields.
+    """
+
+
+def read_form(request: Request) -> dict[str, str]:
+    """
+    The fields of an C{application/x-www-form-urlencoded} body, each once
+    (the first value), bounded.
+
+    @raise FormError: why it cannot be read.
+    """
+    content = request.content
+    body = content.read(MAX_FORM_BYTES + 1) if content is not None else b""
+    if len(body) > MAX_FORM_BYTES:
+        raise FormError("the form is too large")
+    try:
+        text = body.decode("ascii")
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=MAX_FIELDS, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise FormError("the form cannot be read") from None
+    return {key: values[0] for key, values in fields.items()}
+
+
+class Console(Resource):
+    """
+    The console's root: every path is routed here (a leaf).
+    """
+
+    isLeaf = True
+
+    def __init__(self, store: ConfigStore, monitor: HealthMonitor, guard: IPrincipalChecker,
+                 sessions: Sessions, clock: IReactorTime, secure: Callable[[], bool]) -> None:
+        """
+        @param guard: checks administrators' passwords (a
+            L{smartdiscover.auth.guard.Guard} around
+            L{smartdiscover.admin.checker.AdminChecker}).
+        @param secure: whether the console is served over TLS (its cookies
+            are then C{Secure}).
+        """
+        super().__init__()
+        self._store = store
+        self._monitor = monitor
+        self._guard = guard
+        self._sessions = sessions
+        self._clock = clock
+        self._secure = secure
+
+    # Dispatch.
+
+    def render(self, request: Request) -> bytes | int:
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        path = b"/".join(request.postpath or [])
+        method = request.method
+        if path == b"style.css" and method in (b"GET", b"HEAD"):
+            request.setHeader(b"Content-Type", b"text/css; charset=utf-8")
+            return STYLESHEET
+        if method == b"POST" and not self._same_origin(request):
+            _log.warn("console: cross-site {path} from {source} refused",
+                      path=path.decode("ascii", "replace")[:80], source=_source(request))
+            return self._show(request, message_page(
+                "Refused", "This form was not sent from the console."), 403)
+        if path == b"login":
+            if method == b"POST":
+                return self._login(request)
+            return self._login_form(request)
+        session = self._sessions.find(_cookie(request, SESSION_COOKIE))
+        if session is None:
+            if method == b"POST":
+                return self._show(request, message_page(
+                    "Session ended", "Your session has ended: log in again."), 403)
+            return _redirect(request, b"/login")
+        if path == b"logout" and method == b"POST":
+            return self._logout(request, session)
+        if method == b"POST" and not session.accepts(_form_value(request, "csrf")):
+            return self._show(request, message_page(
+                "Refused", "The form's token is missing or stale: reload the page.", session),
+                403)
+        if path == b"" and method in (b"GET", b"HEAD"):
+            return self._health(request, session)
+        return self._show(request, message_page("Not found", "No such page.", session), 404)
+
+    # Pages.
+
+    def _health(self, request: Request, session: Session) -> int:
+        model = self._store.current
+        endpoints = endpoint_states(model, self._monitor, self._clock.seconds())
+        return self._show(request, health_page(session, self._store.generation,
+                                               self._store.last_error, model.health.probes,
+                                               endpoints))
+
+    def _login_form(self, request: Request, error: str | None = None, name: str = "",
+                    code: int = 200) -> int:
+        if error is None and self._sessions.find(_cookie(request, SESSION_COOKIE)):
+            return _redirect(request, b"/")
+        token = secrets.token_urlsafe(32)
+        self._cookie(request, LOGIN_COOKIE, token.encode("ascii"))
+        return self._show(request, login_page(token, error, name), code)
+
+    def _login(self, request: Request) -> int:
+        try:
+            form = read_form(request)
+        except FormError as e:
+            return self._login_form(request, f"The form was refused: {e}.", code=400)
+        expected = _cookie(request, LOGIN_COOKIE) or ""
+        sent = form.get("login_csrf", "")
+        if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+            return self._login_form(request, "The form has expired: log in again.", code=403)
+        name = form.get("name", "").strip()
+        password = form.get("password", "").encode("utf-8")
+        if not name or not password or len(name) > MAX_NAME or len(
+                password) > MAX_PASSWORD_BYTES:
+            return self._login_form(request, "The name or the password is wrong.",
+                                    name[:MAX_NAME], 401)
+        source = _source(request)
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        checked = self._guard.requestAvatarId(BasicCredentials(
+            name, password, source, self._store.current))
+
+        def allowed(principal: Principal) -> None:
+            if gone:
+                return  # the browser left before the check ended
+            session = self._sessions.open(principal.address, source)
+            _log.info("console: {name} logged in from {source}", name=principal.address,
+                      source=source)
+            self._cookie(request, SESSION_COOKIE, session.token.encode("ascii"))
+            self._cookie(request, LOGIN_COOKIE, b"", expire=True)
+            _redirect(request, b"/")
+
+        def refused(failure: Failure) -> None:
+            if gone:
+                return
+            if failure.check(UnauthorizedLogin):
+                _log.info("console: login refused for {name} from {source}",
+                          name=name[:MAX_NAME], source=source)
+                self._login_form(request, "The name or the password is wrong.",
+                                 name[:MAX_NAME], 401)
+            elif failure.check(Unavailable):
+                self._login_form(request, "Logins cannot be checked now: try again in a "
+                                 "moment.", name[:MAX_NAME], 503)
+            else:
+                _log.failure("console: checking a login", failure)
+                self._login_form(request, "Logins cannot be checked now.", name[:MAX_NAME],
+                                 503)
+
+        checked.addCallbacks(allowed, refused)
+        return NOT_DONE_YET
+
+    def _logout(self, request: Request, session: Session) -> int:
+        if not session.accepts(_form_value(request, "csrf")):
+            return self._show(request, message_page(
+                "Refused", "The form's token is missing or stale: reload the page.", session),
+                403)
+        self._sessions.close(session.token)
+        _log.info("console: {name} logged out", name=session.name)
+        self._cookie(request, SESSION_COOKIE, b"", expire=True)
+        return _redirect(request, b"/login")
+
+    # Helpers.
+
+    def _same_origin(self, request: Request) -> bool:
+        """
+        Whether a POST comes from the console's own pages, as far as the
+        browser says: C{Sec-Fetch-Site} and C{Origin}, when sent.
+        """
+        site = request.getHeader(b"sec-fetch-site")
+        if site is not None and site.lower() not in (b"same-origin", b"none"):
+            return False
+        origin = request.getHeader(b"origin")
+        if origin is None:
+            return True
+        host = request.getHeader(b"host") or b""
+        scheme = b"https" if self._secure() else b"http"
+        return origin.lower() == scheme + b"://" + host.lower()
+
+    def _cookie(self, request: Request, name: bytes, value: bytes, expire: bool = False) -> None:
+        request.addCookie(name, value, path=b"/", httpOnly=True, sameSite=b"strict",
+                          secure=True if self._secure() else None,
+                          max_age=b"0" if expire else None)
+
+    def _show(self, request: Request, page: Page, code: int = 200) -> int:
+        request.setResponseCode(code)
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        renderElement(request, page)
+        return NOT_DONE_YET
+
+
+def _form_value(request: Request, key: str) -> str | None:
+    """
+    One field of the form (read once per request), or L{None}.
+    """
+    form = getattr(request, "_console_form", None)
+    if form is None:
+        try:
+            form = read_form(request)
+        except FormError:
+            form = {}
+        request._console_form = form  # type: ignore[attr-defined]
+    value = form.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _cookie(request: Request, name: bytes) -> str | None:
+    value = request.getCookie(name)
+    if value is None:
+        return None
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _source(request: Request) -> str:
+    peer = request.getClientAddress()
+    return str(getattr(peer, "host", "unknown"))
+
+
+def _redirect(request: Request, location: bytes) -> int:
+    request.setResponseCode(303)
+    request.setHeader(b"Location", location)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    request.write(b"")
+    request.finish()
+    return NOT_DONE_YET

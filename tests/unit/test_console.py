@@ -1,0 +1,315 @@
+"""
+Tests for the web console (smartdiscover/admin/, issue 18): login through
+the guard, sessions in a cookie with idle and absolute expiry, logout,
+CSRF tokens on every form, cross-site posts refused, hostile form values;
+the health page.  Through the real site over an in-memory connection, on
+a L{Clock}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import urllib.parse
+from pathlib import Path
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from smartdiscover.admin.checker import AdminChecker
+from smartdiscover.admin.resource import MAX_FORM_BYTES, SECURITY_HEADERS, Console
+from smartdiscover.admin.sessions import Sessions
+from smartdiscover.auth.credentials import IPrincipalChecker
+from smartdiscover.auth.guard import Guard
+from smartdiscover.config import ConfigStore, load
+from smartdiscover.config.model import AdminSettings, Model, TCPListener
+from smartdiscover.health.monitor import HealthMonitor
+from tests.helpers import DEMO_HASH, DEMO_PASSWORD, run_synchronously, write_config
+from tests.unit.test_http_endpoints import raw_request
+from tests.unit.test_web import Connection, Response
+
+IDLE, LIFETIME = 900.0, 3600.0
+
+
+def admin_model(directory: str) -> Model:
+    model = load(write_config(directory))
+    admin = AdminSettings(TCPListener(8444, "127.0.0.1", None), Path(directory) / "admins",
+                          {"alice": DEMO_HASH.encode("ascii")}, IDLE, LIFETIME)
+    return dataclasses.replace(model, admin=admin)
+
+
+def cookies(response: Response) -> dict[bytes, bytes]:
+    """
+    Each Set-Cookie by name: the whole header value.
+    """
+    return {value.split(b"=", 1)[0]: value for value in response.header(b"set-cookie")}
+
+
+def cookie_value(response: Response, name: bytes) -> bytes:
+    return cookies(response)[name].split(b";", 1)[0].split(b"=", 1)[1]
+
+
+def form(**fields: str) -> bytes:
+    return urllib.parse.urlencode(fields).encode("ascii")
+
+
+class ConsoleTestCase(SynchronousTestCase):
+    secure = False
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1_000_000)
+        self.model = admin_model(self.mktemp())
+        self.store = ConfigStore(self.model, lambda: self.model, run_synchronously)
+        current = lambda: self.store.current  # noqa: E731
+        self.guard = Guard(AdminChecker(current, run_synchronously), current, self.clock,
+                           local_store=False)
+        self.sessions = Sessions(self.clock, lambda: IDLE, lambda: LIFETIME)
+        self.console = Console(self.store, HealthMonitor(current, self.clock), self.guard,
+                               self.sessions, self.clock, lambda: self.secure)
+
+    def send(self, method: bytes, path: bytes, headers: tuple[bytes, ...] = (),
+             body: bytes | None = None) -> Response:
+        connection = Connection(self.console)
+        if body is not None:
+            headers += (b"Content-Type: application/x-www-form-urlencoded",)
+        connection.send(raw_request(method, path, b"127.0.0.1:8444", headers, body))
+        return connection.response()
+
+    def login_form(self) -> tuple[bytes, str]:
+        """
+        The login cookie and the form's token.
+        """
+        response = self.send(b"GET", b"/login")
+        self.assertEqual(response.code, 200)
+        found = re.search(rb'name="login_csrf" value="([^"]+)"', response.body)
+        assert found is not None, response.body
+        return cookie_value(response, b"sd_login"), found.group(1).decode()
+
+    def login(self, name: str = "alice", password: str = DEMO_PASSWORD,
+              headers: tuple[bytes, ...] = ()) -> Response:
+        cookie, token = self.login_form()
+        return self.send(b"POST", b"/login", (b"Cookie: sd_login=" + cookie, *headers),
+                         form(login_csrf=token, name=name, password=password))
+
+    def session(self) -> tuple[bytes, str]:
+        """
+        A logged-in session: its cookie and its CSRF token.
+        """
+        response = self.login()
+        self.assertEqual(response.code, 303, response.body)
+        token = cookie_value(response, b"sd_session")
+        page = self.send(b"GET", b"/", (b"Cookie: sd_session=" + token,))
+        found = re.search(rb'name="csrf" value="([^"]+)"', page.body)
+        assert found is not None, page.body
+        return token, found.group(1).decode()
+
+
+class LoginTests(ConsoleTestCase):
+    def test_checker_interface(self) -> None:
+        verifyObject(IPrincipalChecker, AdminChecker(lambda: self.model, run_synchronously))
+
+    def test_pages_need_a_session(self) -> None:
+        response = self.send(b"GET", b"/")
+        self.assertEqual((response.code, response.header(b"location")), (303, [b"/login"]))
+
+    def test_login_form(self) -> None:
+        """
+        Labelled fields, a token equal to its HttpOnly, SameSite=Strict
+        cookie (not Secure on loopback), the security headers.
+        """
+        response = self.send(b"GET", b"/login")
+        body = response.body.decode()
+        self.assertIn('<label for="name">Name</label>', body)
+        self.assertIn('<label for="password">Password</label>', body)
+        self.assertTrue(body.startswith("<!DOCTYPE html>"))
+        cookie = cookies(response)[b"sd_login"].lower()
+        self.assertIn(b"httponly", cookie)
+        self.assertIn(b"samesite=strict", cookie)
+        self.assertNotIn(b"secure", cookie)
+        for name, value in SECURITY_HEADERS.items():
+            self.assertEqual(response.header(name), [value], name)
+        # The site's own headers, once each; its policy replaced by ours.
+        self.assertEqual(response.header(b"cache-control"), [b"no-store"])
+        self.assertEqual(response.header(b"x-content-type-options"), [b"nosniff"])
+
+    def test_login_and_health_page(self) -> None:
+        """
+        The right password: a new session cookie and the health page, with
+        the generation, a logout form and no password anywhere.
+        """
+        response = self.login()
+        self.assertEqual((response.code, response.header(b"location")), (303, [b"/"]))
+        cookie = cookies(response)[b"sd_session"].lower()
+        self.assertIn(b"httponly", cookie)
+        self.assertIn(b"samesite=strict", cookie)
+        token = cookie_value(response, b"sd_session")
+        page = self.send(b"GET", b"/", (b"Cookie: sd_session=" + token,))
+        self.assertEqual(page.code, 200)
+        self.assertIn(b"<h1>Health</h1>", page.body)
+        self.assertIn(b"Configuration generation 1.", page.body)
+        self.assertIn(b'action="/logout"', page.body)
+        self.assertNotIn(DEMO_PASSWORD.encode(), page.body + response.body)
+
+    def test_wrong_password_and_unknown_name(self) -> None:
+        """
+        The same answer for both: 401, the message next to the form, the
+        name kept and the password not.
+        """
+        for name, password in (("alice", "wrong-password"), ("bob", DEMO_PASSWORD)):
+            response = self.login(name, password)
+            self.assertEqual(response.code, 401, name)
+            self.assertIn(b"The name or the password is wrong.", response.body)
+            self.assertIn(f'value="{name}"'.encode(), response.body)
+            self.assertNotIn(password.encode(), response.body)
+            self.assertNotIn(b"sd_session", b"".join(response.header(b"set-cookie")))
+
+    def test_markup_is_escaped(self) -> None:
+        name = '"><script>alert(1)</script>'
+        response = self.login(name, "x")
+        self.assertEqual(response.code, 401)
+        self.assertNotIn(b"<script>", response.body)
+        self.assertIn(b"&lt;script&gt;", response.body)
+
+    def test_hostile_values(self) -> None:
+        """
+        Too long a name or password, an empty one, a body over the limit,
+        non-ASCII bytes, too many fields: a clear refusal, no session.
+        """
+        cookie, token = self.login_form()
+        header = (b"Cookie: sd_login=" + cookie,)
+        cases = [
+            (form(login_csrf=token, name="a" * 65, password="x"), 401),
+            (form(login_csrf=token, name="alice", password="x" * 1025), 401),
+            (form(login_csrf=token, name="", password=""), 401),
+            (b"name=" + b"a" * (MAX_FORM_BYTES + 1), 400),
+            (b"login_csrf=" + token.encode() + b"&name=\xff\xfe&password=x", 400),
+            (b"&".join(b"f%d=1" % i for i in range(200)), 400),
+        ]
+        for body, code in cases:
+            response = self.send(b"POST", b"/login", header, body)
+            self.assertEqual(response.code, code, body[:60])
+            self.assertNotIn(b"sd_session", b"".join(response.header(b"set-cookie")))
+        self.assertEqual(len(self.sessions), 0)
+
+    def test_login_token_required(self) -> None:
+        """
+        No token, a token without its cookie, or another form's token: 403.
+        """
+        cookie, token = self.login_form()
+        other, _ = self.login_form()
+        for headers, body in (((b"Cookie: sd_login=" + cookie,), form(name="alice")),
+                              ((), form(login_csrf=token, name="alice",
+                                        password=DEMO_PASSWORD)),
+                              ((b"Cookie: sd_login=" + other,),
+                               form(login_csrf=token, name="alice", password=DEMO_PASSWORD))):
+            response = self.send(b"POST", b"/login", headers, body)
+            self.assertEqual(response.code, 403)
+        self.assertEqual(len(self.sessions), 0)
+
+    def test_cross_site_refused(self) -> None:
+        """
+        A form posted from another site (Origin or Sec-Fetch-Site) is
+        refused before anything is checked; the console's own origin
+        passes.
+        """
+        for header in (b"Origin: https://evil.example", b"Origin: null",
+                       b"Sec-Fetch-Site: cross-site", b"Sec-Fetch-Site: same-site"):
+            response = self.login(headers=(header,))
+            self.assertEqual(response.code, 403, header)
+            self.assertIn(b"not sent from the console", response.body)
+        self.assertEqual(self.guard.verifications, 0)
+        response = self.login(headers=(b"Origin: http://127.0.0.1:8444",
+                                       b"Sec-Fetch-Site: same-origin"))
+        self.assertEqual(response.code, 303)
+
+
+class SessionTests(ConsoleTestCase):
+    def test_logout(self) -> None:
+        """
+        Logout needs the session's token; then the cookie is worthless, for
+        pages and forms alike (a replayed session).
+        """
+        token, csrf = self.session()
+        cookie = (b"Cookie: sd_session=" + token,)
+        self.assertEqual(self.send(b"POST", b"/logout", cookie, form()).code, 403)
+        self.assertEqual(self.send(b"POST", b"/logout", cookie, form(csrf="stale")).code, 403)
+        self.assertEqual(len(self.sessions), 1)
+        response = self.send(b"POST", b"/logout", cookie, form(csrf=csrf))
+        self.assertEqual((response.code, response.header(b"location")), (303, [b"/login"]))
+        self.assertIn(b"max-age=0", cookies(response)[b"sd_session"].lower())
+        self.assertEqual(self.send(b"GET", b"/", cookie).code, 303)
+        self.assertEqual(self.send(b"POST", b"/logout", cookie, form(csrf=csrf)).code, 403)
+
+    def test_idle_expiry(self) -> None:
+        token, _ = self.session()
+        cookie = (b"Cookie: sd_session=" + token,)
+        self.clock.advance(IDLE - 1)
+        self.assertEqual(self.send(b"GET", b"/", cookie).code, 200)
+        self.clock.advance(IDLE + 1)
+        self.assertEqual(self.send(b"GET", b"/", cookie).code, 303)
+
+    def test_absolute_expiry(self) -> None:
+        token, _ = self.session()
+        cookie = (b"Cookie: sd_session=" + token,)
+        for _ in range(int(LIFETIME // 600)):
+            self.clock.advance(600)
+            self.assertEqual(self.send(b"GET", b"/", cookie).code, 200)
+        self.clock.advance(601)
+        self.assertEqual(self.send(b"GET", b"/", cookie).code, 303)
+
+    def test_forged_cookies(self) -> None:
+        for value in (b"", b"x" * 5000, b"\xff", b"abc"):
+            self.assertEqual(self.send(b"GET", b"/", (b"Cookie: sd_session=" + value,)).code,
+                             303, value[:20])
+
+    def test_new_session_per_login(self) -> None:
+        """
+        Every login makes a new token (no session fixation); both live.
+        """
+        first, _ = self.session()
+        second, _ = self.session()
+        self.assertNotEqual(first, second)
+        self.assertEqual(len(self.sessions), 2)
+
+    def test_unknown_page(self) -> None:
+        token, _ = self.session()
+        response = self.send(b"GET", b"/nothing/here", (b"Cookie: sd_session=" + token,))
+        self.assertEqual(response.code, 404)
+
+
+class SecureTests(ConsoleTestCase):
+    secure = True
+
+    def test_secure_cookies(self) -> None:
+        """
+        Over TLS the cookies are Secure, and the console's origin is https.
+        """
+        response = self.login(headers=(b"Origin: https://127.0.0.1:8444",))
+        self.assertEqual(response.code, 303, response.body)
+        self.assertIn(b"secure", cookies(response)[b"sd_session"].lower())
+        self.assertEqual(self.login(headers=(b"Origin: http://127.0.0.1:8444",)).code, 403)
+
+
+class SessionsTests(SynchronousTestCase):
+    def test_bounded(self) -> None:
+        clock = Clock()
+        sessions = Sessions(clock, lambda: IDLE, lambda: LIFETIME, limit=3)
+        opened = [sessions.open("alice", "127.0.0.1") for _ in range(5)]
+        self.assertEqual(len(sessions), 3)
+        self.assertIsNone(sessions.find(opened[0].token))
+        self.assertIs(sessions.find(opened[-1].token), opened[-1])
+
+    def test_repr_without_tokens(self) -> None:
+        session = Sessions(Clock(), lambda: IDLE, lambda: LIFETIME).open("alice", "::1")
+        self.assertNotIn(session.token, repr(session))
+        self.assertNotIn(session.csrf, repr(session))
+
+    def test_close_for(self) -> None:
+        sessions = Sessions(Clock(), lambda: IDLE, lambda: LIFETIME)
+        sessions.open("alice", "::1")
+        sessions.open("alice", "::1")
+        kept = sessions.open("bob", "::1")
+        self.assertEqual(sessions.close_for("alice"), 2)
+        self.assertIs(sessions.find(kept.token), kept)
