@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 from twisted.web.template import Element, Tag, TagLoader, tags
 
+from smartdiscover.admin.preview import Shown
 from smartdiscover.admin.sessions import Session
 
 TITLE = "SmartDiscover"
@@ -35,6 +36,7 @@ th, td { text-align: left; padding: .3em .8em; border-bottom: 1px solid #8884;
          vertical-align: top; }
 .state-ok { color: var(--good); }
 .state-failing { color: var(--bad); font-weight: 600; }
+pre { background: #8881; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 """
 
 
@@ -54,7 +56,9 @@ def layout(title: str, session: Session | None, *content: Any) -> Page:
     """
     header = tags.header(tags.span(TITLE, class_="brand"))
     if session is not None:
-        header(tags.nav(tags.a("Health", href="/"), **{"aria-label": "Console"}),
+        header(tags.nav(tags.a("Health", href="/"),
+                        tags.a("What a client gets", href="/client"),
+                        **{"aria-label": "Console"}),
                tags.form(tags.input(type="hidden", name="csrf", value=session.csrf),
                          tags.span(f"{session.name} "),
                          tags.button("Log out", type="submit"),
@@ -131,3 +135,25 @@ def health_page(session: Session, generation: int, last_error: str | None,
             tags.tbody(*rows))
     return layout("Health", session,
                   tags.p(f"Configuration generation {generation}."), reload, table)
+
+
+def client_page(session: Session, address: str, error: str | None,
+                shown: Iterable[Shown]) -> Page:
+    """
+    An address in; every answer a client of it gets out.
+    """
+    described = {"aria-describedby": "address-error", "aria-invalid": "true"} \
+        if error is not None else {}
+    fields: list[Any] = [
+        tags.label("E-mail address", for_="address"),
+        tags.input(type="text", id="address", name="address", value=address,
+                   required="required", maxlength="320", autocomplete="off", **described),
+    ]
+    if error is not None:
+        fields.append(tags.p(error, class_="error", id="address-error", role="alert"))
+    fields.append(tags.div(tags.button("Show", type="submit")))
+    sections = [tags.section(tags.h2(item.title), tags.p(tags.code(item.asked)),
+                             tags.pre(item.text))
+                for item in shown]
+    return layout("What a client gets", session,
+                  tags.form(*fields, method="get", action="/client"), *sections)

@@ -22,7 +22,15 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.template import renderElement
 
-from smartdiscover.admin.pages import STYLESHEET, Page, health_page, login_page, message_page
+from smartdiscover.admin.pages import (
+    STYLESHEET,
+    Page,
+    client_page,
+    health_page,
+    login_page,
+    message_page,
+)
+from smartdiscover.admin.preview import MAX_ADDRESS, preview
 from smartdiscover.admin.sessions import Session, Sessions
 from smartdiscover.auth.credentials import (
     MAX_PASSWORD_BYTES,
@@ -32,6 +40,7 @@ from smartdiscover.auth.credentials import (
 from smartdiscover.auth.errors import Unavailable
 from smartdiscover.config.principal import Principal
 from smartdiscover.config.store import ConfigStore
+from smartdiscover.health.endpoints import advertised
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.web.health import endpoint_states
 
@@ -135,6 +144,8 @@ class Console(Resource):
                 403)
         if path == b"" and method in (b"GET", b"HEAD"):
             return self._health(request, session)
+        if path == b"client" and method in (b"GET", b"HEAD"):
+            return self._client(request, session)
         return self._show(request, message_page("Not found", "No such page.", session), 404)
 
     # Pages.
@@ -145,6 +156,23 @@ class Console(Resource):
         return self._show(request, health_page(session, self._store.generation,
                                                self._store.last_error, model.health.probes,
                                                endpoints))
+
+    def _client(self, request: Request, session: Session) -> int:
+        args: dict[bytes, list[bytes]] = request.args or {}
+        raw = args.get(b"address", [b""])[0]
+        try:
+            address = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return self._show(request, client_page(session, "", "Not UTF-8 text.", []), 400)
+        if not address:
+            return self._show(request, client_page(session, "", None, []))
+        model = advertised(self._store.current, self._monitor.down)
+        try:
+            shown = preview(model, address)
+        except ValueError as e:
+            return self._show(request, client_page(session, address[:MAX_ADDRESS],
+                                                   f"{e}.", []), 400)
+        return self._show(request, client_page(session, address, None, shown))
 
     def _login_form(self, request: Request, error: str | None = None, name: str = "",
                     code: int = 200) -> int:

@@ -313,3 +313,54 @@ class SessionsTests(SynchronousTestCase):
         kept = sessions.open("bob", "::1")
         self.assertEqual(sessions.close_for("alice"), 2)
         self.assertIs(sessions.find(kept.token), kept)
+
+
+class ClientPageTests(ConsoleTestCase):
+    """
+    What a client gets: the answers of the listeners' own renderers for an
+    address, escaped into the page; hostile addresses refused next to the
+    field.
+    """
+
+    def get(self, query: bytes) -> Response:
+        token, _ = self.session()
+        return self.send(b"GET", b"/client" + query, (b"Cookie: sd_session=" + token,))
+
+    def test_answers(self) -> None:
+        response = self.get(b"?address=Demo%40Example.test")
+        self.assertEqual(response.code, 200, response.body)
+        body = response.body.decode()
+        for title in ("Outlook (POX)", "ActiveSync (mobilesync)", "Mozilla autoconfig",
+                      "Autodiscover v2 (AutodiscoverV1)", "Apple profile payloads"):
+            self.assertIn(f"<h2>{title}</h2>", body)
+        # The XML documents are shown as text, escaped.
+        self.assertIn("&lt;Server&gt;mail.example.test&lt;/Server&gt;", body)
+        self.assertIn("com.apple.mail.managed", body)
+        self.assertIn("Demo User", body)  # the display name of the password file
+        self.assertNotIn("<h2>DNS zone", body)  # no [server] dns here
+
+    def test_form_alone(self) -> None:
+        response = self.get(b"")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b'<label for="address">E-mail address</label>', response.body)
+        self.assertNotIn(b"<h2>", response.body)
+
+    def test_hostile_addresses(self) -> None:
+        for query, message in ((b"?address=nobody", b"not an e-mail address"),
+                               (b"?address=a%40elsewhere.test", b"not a served domain"),
+                               (b"?address=" + b"a" * 400 + b"%40example.test",
+                                b"at most 320"),
+                               (b"?address=%FF%FE%40example.test", b"Not UTF-8")):
+            response = self.get(query)
+            self.assertEqual(response.code, 400, query)
+            self.assertIn(message, response.body, query)
+            self.assertIn(b'role="alert"', response.body, query)
+        # Markup a local part may hold is shown, escaped, in every answer.
+        response = self.get(b"?address=%3Cscript%3E%40example.test")
+        self.assertEqual(response.code, 200)
+        self.assertNotIn(b"<script>", response.body)
+        self.assertIn(b"&lt;script&gt;@example.test", response.body)
+
+    def test_needs_a_session(self) -> None:
+        response = self.send(b"GET", b"/client?address=demo%40example.test")
+        self.assertEqual(response.code, 303)
