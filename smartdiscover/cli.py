@@ -25,6 +25,14 @@ from smartdiscover.client.main import add_arguments as add_probe_arguments
 from smartdiscover.client.main import run as run_probe
 from smartdiscover.config import ConfigError, ConfigProblem, load
 from smartdiscover.config.address import AddressError, normalize_domain
+from smartdiscover.config.admin import (
+    account_name,
+    accounts_text,
+    admin_accounts_path,
+    parse_accounts,
+    remove_account,
+    set_account,
+)
 from smartdiscover.config.hostname import hosts_entries, mentions, rename_host
 from smartdiscover.config.passwd_file import set_password
 from smartdiscover.config.public import port_warnings
@@ -259,6 +267,44 @@ def set_user_password(address: str, passwd_file: str | None, config: str, name: 
     return 0
 
 
+def set_admin_password(name: str, config: str, remove: bool, scheme: str = "bcrypt") -> int:
+    """
+    Add the administrator C{name} to the C{[admin] accounts} file of the
+    configuration at C{config} (created, mode 0600, when missing), give it
+    a new password, or (C{remove}) take it out; every other line is kept.
+    """
+    try:
+        account_name(name)
+    except ValueError as e:
+        print(f"smartdiscover: {e}", file=sys.stderr)
+        return 2
+    try:
+        path = admin_accounts_path(Path(config))
+        text = accounts_text(path)
+        if remove:
+            text, existed = remove_account(text, name), True
+        else:
+            password = read_new_password()
+            if not password:
+                raise ValueError("empty password")
+            hashed = hash_password(password.encode("utf-8"), scheme).decode("ascii")
+            text, existed = set_account(text, name, hashed)
+    except ValueError as e:
+        print(f"smartdiscover: {e}", file=sys.stderr)
+        return 1
+    try:
+        _write(path, text, mode=0o600)
+    except OSError as e:
+        print(f"smartdiscover: cannot write {path}: {e.strerror}", file=sys.stderr)
+        return 1
+    done = "removed" if remove else "updated" if existed else "added"
+    print(f"{path}: {done} administrator {name.casefold()}; "
+          "send SIGHUP to the running service to apply it")
+    for number, problem in parse_accounts(text)[1]:
+        print(f"warning: {path}:{number}: {problem}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartdiscover", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     passwd.add_argument("--config", default="etc/sd.ini", metavar="PATH")
     passwd.add_argument("--name", help="the display name clients show")
     passwd.add_argument("--scheme", choices=("bcrypt", "argon2id"), default="bcrypt")
+    admin_passwd = commands.add_parser(
+        "admin-passwd", help="add an administrator of the web console or change a password "
+                             "(read from the terminal twice, or once from standard input), "
+                             "in the [admin] accounts file")
+    admin_passwd.add_argument("admin_name", metavar="NAME")
+    admin_passwd.add_argument("--config", default="etc/sd.ini", metavar="PATH")
+    admin_passwd.add_argument("--remove", action="store_true",
+                              help="take the administrator out of the file instead")
+    admin_passwd.add_argument("--scheme", choices=("bcrypt", "argon2id"), default="bcrypt")
     probe = commands.add_parser(
         "probe", help="discover an address's settings the way clients do and check them",
         description="Walk the Autodiscover candidates for ADDRESS, check every advertised "
@@ -293,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_config(args.path)
     if args.command == "passwd":
         return set_user_password(args.address, args.file, args.config, args.name, args.scheme)
+    if args.command == "admin-passwd":
+        return set_admin_password(args.admin_name, args.config, args.remove, args.scheme)
     return set_hostname(args.config, args.new, args.old, args.dry_run)
 
 

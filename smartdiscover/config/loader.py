@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from smartdiscover.config import values
 from smartdiscover.config.acme import ACME, build_acme, check_acme
+from smartdiscover.config.admin import ADMIN, build_admin, check_admin
 from smartdiscover.config.address import AddressError, normalize_domain
 from smartdiscover.config.dns import build_dns
 from smartdiscover.config.catalogue import Setting, build_catalogue, keys_of, overlay
@@ -150,7 +151,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
            problems: _Collector) -> Model | None:
     base = source.parent
     known = ("server", "auth", "dns", "hosts", RECORDS, "health", REDIRECT_ADDR,
-             REDIRECT_URL, CERTIFICATES, ACME) + CATALOGUE_SECTIONS
+             REDIRECT_URL, CERTIFICATES, ACME, ADMIN) + CATALOGUE_SECTIONS
     for section in parser.sections():
         if section not in known and not section.startswith(DOMAIN_PREFIX):
             problems.add(section, None, "unknown section (known: "
@@ -175,6 +176,7 @@ def _build(source: Path, parser: configparser.ConfigParser,
     certificates = build_certificates(
         dict(parser[CERTIFICATES]) if CERTIFICATES in parser else {}, base, problems.add)
     acme = build_acme(dict(parser[ACME]) if ACME in parser else {}, base, problems.add)
+    admin = build_admin(dict(parser[ADMIN]) if ADMIN in parser else {}, base, problems.add)
     health = build_health(dict(parser["health"]) if "health" in parser else {}, base,
                           problems.add)
     case_sensitive = auth.case_sensitive_local
@@ -234,8 +236,10 @@ def _build(source: Path, parser: configparser.ConfigParser,
         connections_per_source=per_source,
         certificates=certificates,
         acme=acme,
+        admin=admin,
     )
     check_acme(model, problems.add)
+    check_admin(model, problems.add)
     return None if problems.problems else model
 
 
