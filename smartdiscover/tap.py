@@ -13,6 +13,7 @@ from typing import cast
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.resource import Resource
@@ -123,8 +124,10 @@ def makeService(options: Options, reactor: IServiceReactor | None = None) -> ISe
     answering.monitor.setServiceParent(top)
     if model.admin is not None:
         assert answering.tls is not None
-        console, _, _ = console_factory(store, answering.monitor, answering.hashing.run,
-                                        answering.tls, answering.limits, reactor)
+        console, _, _ = console_factory(
+            store, answering.monitor, answering.hashing.run,
+            lambda f, *a: deferToThreadPool(reactor, reactor.getThreadPool(), f, *a),
+            answering.tls, answering.limits, reactor)
         strports.service(listen_description(model.admin.listen), console,
                          reactor=reactor).setServiceParent(top)
     if answering.acme is not None:

@@ -58,6 +58,7 @@ def layout(title: str, session: Session | None, *content: Any) -> Page:
     if session is not None:
         header(tags.nav(tags.a("Health", href="/"),
                         tags.a("What a client gets", href="/client"),
+                        tags.a("Set New Hostname For All", href="/hostname"),
                         **{"aria-label": "Console"}),
                tags.form(tags.input(type="hidden", name="csrf", value=session.csrf),
                          tags.span(f"{session.name} "),
@@ -157,3 +158,55 @@ def client_page(session: Session, address: str, error: str | None,
                 for item in shown]
     return layout("What a client gets", session,
                   tags.form(*fields, method="get", action="/client"), *sections)
+
+
+def _field(label: str, name: str, value: str, error: str | None, **extra: str) -> list[Any]:
+    """
+    A labelled text field, its error right after it (announced, and tied
+    to the field for screen readers).
+    """
+    attributes = dict(extra)
+    if error is not None:
+        attributes.update({"aria-describedby": f"{name}-error", "aria-invalid": "true"})
+    found: list[Any] = [tags.label(label, for_=name),
+                        tags.input(type="text", id=name, name=name, value=value, **attributes)]
+    if error is not None:
+        found.append(tags.p(error, class_="error", id=f"{name}-error", role="alert"))
+    return found
+
+
+def hostname_page(session: Session, old: str, new: str, errors: dict[str, str],
+                  diff: str | None = None, digest: str | None = None,
+                  message: str | None = None) -> Page:
+    """
+    Set New Hostname For All: the old and the new name; the preview of
+    every line the change makes (a diff of the file) with an Apply button
+    that carries the digest of the file it was made from.
+    """
+    content: list[Any] = []
+    if message is not None:
+        content.append(tags.p(message, role="status"))
+    content.append(tags.form(
+        tags.input(type="hidden", name="csrf", value=session.csrf),
+        tags.input(type="hidden", name="action", value="preview"),
+        *_field("Current host name", "old", old, errors.get("old"), required="required",
+                maxlength="253"),
+        *_field("New host name", "new", new, errors.get("new"), required="required",
+                maxlength="253"),
+        tags.div(tags.button("Preview", type="submit")),
+        method="post", action="/hostname"))
+    if "file" in errors:
+        content.append(tags.section(tags.h2("The result would not be valid"),
+                                    tags.pre(errors["file"], class_="error"),
+                                    tags.p("Nothing was written.")))
+    if diff is not None and digest is not None:
+        content.append(tags.section(
+            tags.h2("What changes"), tags.pre(diff),
+            tags.form(tags.input(type="hidden", name="csrf", value=session.csrf),
+                      tags.input(type="hidden", name="action", value="apply"),
+                      tags.input(type="hidden", name="old", value=old),
+                      tags.input(type="hidden", name="new", value=new),
+                      tags.input(type="hidden", name="digest", value=digest),
+                      tags.button("Apply and reload", type="submit"),
+                      method="post", action="/hostname")))
+    return layout("Set New Hostname For All", session, *content)

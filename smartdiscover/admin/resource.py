@@ -15,6 +15,7 @@ from typing import Callable
 from urllib.parse import parse_qs
 
 from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -27,6 +28,7 @@ from smartdiscover.admin.pages import (
     Page,
     client_page,
     health_page,
+    hostname_page,
     login_page,
     message_page,
 )
@@ -38,8 +40,19 @@ from smartdiscover.auth.credentials import (
     IPrincipalChecker,
 )
 from smartdiscover.auth.errors import Unavailable
+from smartdiscover.config.address import AddressError, normalize_domain
+from smartdiscover.config.edit import (
+    FileChanged,
+    digest,
+    read_text,
+    unified_diff,
+    validate_text,
+    write_text,
+)
+from smartdiscover.config.hostname import rename_host
+from smartdiscover.config.loader import ConfigError
 from smartdiscover.config.principal import Principal
-from smartdiscover.config.store import ConfigStore
+from smartdiscover.config.store import ConfigStore, RunInThread
 from smartdiscover.health.endpoints import advertised
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.web.health import endpoint_states
@@ -95,7 +108,8 @@ class Console(Resource):
     isLeaf = True
 
     def __init__(self, store: ConfigStore, monitor: HealthMonitor, guard: IPrincipalChecker,
-                 sessions: Sessions, clock: IReactorTime, secure: Callable[[], bool]) -> None:
+                 sessions: Sessions, clock: IReactorTime, secure: Callable[[], bool],
+                 run_in_thread: RunInThread) -> None:
         """
         @param guard: checks administrators' passwords (a
             L{smartdiscover.auth.guard.Guard} around
@@ -110,6 +124,9 @@ class Console(Resource):
         self._sessions = sessions
         self._clock = clock
         self._secure = secure
+        self._run_in_thread = run_in_thread
+        # One change of the file at a time, in this process.
+        self._writes = DeferredLock()
 
     # Dispatch.
 
@@ -138,7 +155,7 @@ class Console(Resource):
             return _redirect(request, b"/login")
         if path == b"logout" and method == b"POST":
             return self._logout(request, session)
-        if method == b"POST" and not session.accepts(_form_value(request, "csrf")):
+        if method == b"POST" and not session.accepts(_form(request).get("csrf")):
             return self._show(request, message_page(
                 "Refused", "The form's token is missing or stale: reload the page.", session),
                 403)
@@ -146,6 +163,13 @@ class Console(Resource):
             return self._health(request, session)
         if path == b"client" and method in (b"GET", b"HEAD"):
             return self._client(request, session)
+        if path == b"hostname":
+            if method == b"POST":
+                return self._rename(request, session)
+            if method in (b"GET", b"HEAD"):
+                model = self._store.current
+                return self._show(request, hostname_page(session, model.public_hostname, "",
+                                                         {}))
         return self._show(request, message_page("Not found", "No such page.", session), 404)
 
     # Pages.
@@ -156,6 +180,90 @@ class Console(Resource):
         return self._show(request, health_page(session, self._store.generation,
                                                self._store.last_error, model.health.probes,
                                                endpoints))
+
+    def _rename(self, request: Request, session: Session) -> int:
+        """
+        Set New Hostname For All: a preview, or the change applied, written
+        in one step and reloaded; refused when the file changed since the
+        preview (the new preview is shown).
+        """
+        form = _form(request)
+        old_text, new_text = form.get("old", "").strip(), form.get("new", "").strip()
+        errors: dict[str, str] = {}
+        names = {}
+        for field, value in (("old", old_text), ("new", new_text)):
+            try:
+                if not value or len(value) > 253:
+                    raise AddressError("a host name of 1 to 253 characters")
+                names[field] = normalize_domain(value)
+            except AddressError as e:
+                errors[field] = f"Not a host name: {e}."
+        old_text, new_text = old_text[:253], new_text[:253]
+        if errors:
+            return self._show(request, hostname_page(session, old_text, new_text, errors), 400)
+        old, new = names["old"], names["new"]
+        config = self._store.current.source
+        apply = form.get("action") == "apply"
+        seen = form.get("digest", "")
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def work() -> tuple[str, str | None, str | None, str | None]:
+            """
+            (message, diff, digest, invalid) for the page; blocking.
+            """
+            text = read_text(config)
+            renamed = rename_host(text, old, new)
+            if renamed == text:
+                return f"Nothing in {config} uses {old}.", None, None, None
+            try:
+                validate_text(config, renamed)
+            except ConfigError as e:
+                return "", None, None, str(e)
+            now = digest(text)
+            if apply and now == seen:
+                write_text(config, renamed, expected=seen)
+                return "written", None, None, None
+            changed = ("The file changed since your preview (someone else saved it): "
+                       "here is the preview of the file as it is now. "
+                       if apply else "")
+            return changed, unified_diff(config, text, renamed), now, None
+
+        def done(result: tuple[str, str | None, str | None, str | None]) -> object:
+            message, diff, current, invalid = result
+            if message == "written":
+                _log.info("console: {name} renamed host {old} to {new} in {file}",
+                          name=session.name, old=old, new=new, file=str(config))
+                return self._store.reload().addCallback(reloaded)
+            if gone:
+                return None
+            errors = {"file": invalid} if invalid is not None else {}
+            self._show(request, hostname_page(session, old, new, errors, diff, current,
+                                              message or None),
+                       200 if invalid is None else 400)
+            return None
+
+        def reloaded(ok: bool) -> None:
+            if gone:
+                return
+            outcome = ("written and reloaded." if ok else
+                       f"written; the reload failed: {self._store.last_error}")
+            self._show(request, hostname_page(
+                session, new, "", {}, message=f"{old} is now {new} in {config}: {outcome}"))
+
+        def failed(failure: Failure) -> None:
+            if failure.check(FileChanged):
+                # Saved by someone else between the check and the write.
+                done(("The file changed while it was being written: nothing was "
+                      "written; preview again.", None, None, None))
+                return
+            _log.failure("console: renaming a host", failure)
+            if not gone:
+                self._show(request, message_page("Error", "The change failed; see the log.",
+                                                 session), 500)
+
+        self._writes.run(self._run_in_thread, work).addCallback(done).addErrback(failed)
+        return NOT_DONE_YET
 
     def _client(self, request: Request, session: Session) -> int:
         args: dict[bytes, list[bytes]] = request.args or {}
@@ -233,7 +341,7 @@ class Console(Resource):
         return NOT_DONE_YET
 
     def _logout(self, request: Request, session: Session) -> int:
-        if not session.accepts(_form_value(request, "csrf")):
+        if not session.accepts(_form(request).get("csrf")):
             return self._show(request, message_page(
                 "Refused", "The form's token is missing or stale: reload the page.", session),
                 403)
@@ -271,9 +379,10 @@ class Console(Resource):
         return NOT_DONE_YET
 
 
-def _form_value(request: Request, key: str) -> str | None:
+def _form(request: Request) -> dict[str, str]:
     """
-    One field of the form (read once per request), or L{None}.
+    The fields of the request's form, read once (an unreadable form has
+    none, so its token is missing).
     """
     form = getattr(request, "_console_form", None)
     if form is None:
@@ -282,8 +391,7 @@ def _form_value(request: Request, key: str) -> str | None:
         except FormError:
             form = {}
         request._console_form = form  # type: ignore[attr-defined]
-    value = form.get(key)
-    return value if isinstance(value, str) else None
+    return form
 
 
 def _cookie(request: Request, name: bytes) -> str | None:

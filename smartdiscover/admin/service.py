@@ -15,7 +15,7 @@ from smartdiscover.admin.sessions import Sessions
 from smartdiscover.auth.guard import Guard
 from smartdiscover.auth.passwd import RunHash
 from smartdiscover.config.model import AdminSettings
-from smartdiscover.config.store import ConfigStore
+from smartdiscover.config.store import ConfigStore, RunInThread
 from smartdiscover.connections import ConnectionLimits
 from smartdiscover.health.conversation import IProbeReactor
 from smartdiscover.health.monitor import HealthMonitor
@@ -30,10 +30,13 @@ def _settings(store: ConfigStore) -> AdminSettings:
 
 
 def console_factory(store: ConfigStore, monitor: HealthMonitor, run_hash: RunHash,
-                    tls: IOpenSSLServerConnectionCreator, limits: ConnectionLimits,
-                    reactor: IProbeReactor) -> tuple[IProtocolFactory, Guard, Sessions]:
+                    run_in_thread: RunInThread, tls: IOpenSSLServerConnectionCreator,
+                    limits: ConnectionLimits, reactor: IProbeReactor
+                    ) -> tuple[IProtocolFactory, Guard, Sessions]:
     """
     What the console's listener serves, its guard and its sessions.
+
+    @param run_in_thread: for the file's reads and writes.
     """
     current = lambda: store.current  # noqa: E731
     started = _settings(store)
@@ -50,8 +53,8 @@ def console_factory(store: ConfigStore, monitor: HealthMonitor, run_hash: RunHas
     sessions = Sessions(reactor, lambda: settings().session_idle,
                         lambda: settings().session_lifetime)
     secure = started.over_tls
-    site = SmartSite(Console(store, monitor, guard, sessions, reactor, lambda: secure),
-                     reactor=reactor)
+    site = SmartSite(Console(store, monitor, guard, sessions, reactor, lambda: secure,
+                             run_in_thread), reactor=reactor)
     factory: IProtocolFactory = TLSMemoryBIOFactory(tls, False, site) if secure else site
     return (listener_factory(started.listen, factory, lambda: store.current.proxies, limits,
                              reactor), guard, sessions)

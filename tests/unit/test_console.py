@@ -67,7 +67,8 @@ class ConsoleTestCase(SynchronousTestCase):
                            local_store=False)
         self.sessions = Sessions(self.clock, lambda: IDLE, lambda: LIFETIME)
         self.console = Console(self.store, HealthMonitor(current, self.clock), self.guard,
-                               self.sessions, self.clock, lambda: self.secure)
+                               self.sessions, self.clock, lambda: self.secure,
+                               run_synchronously)
 
     def send(self, method: bytes, path: bytes, headers: tuple[bytes, ...] = (),
              body: bytes | None = None) -> Response:
@@ -364,3 +365,94 @@ class ClientPageTests(ConsoleTestCase):
     def test_needs_a_session(self) -> None:
         response = self.send(b"GET", b"/client?address=demo%40example.test")
         self.assertEqual(response.code, 303)
+
+
+class HostnamePageTests(ConsoleTestCase):
+    """
+    Set New Hostname For All: the preview is the diff of the file; apply
+    writes it in one step and reloads; a file changed since the preview is
+    never overwritten.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.token, self.csrf = self.session()
+        self.config = self.model.source
+        self.before = self.config.read_text()
+
+    def post(self, **fields: str) -> Response:
+        return self.send(b"POST", b"/hostname", (b"Cookie: sd_session=" + self.token,),
+                         form(**fields))
+
+    def preview(self) -> tuple[Response, str]:
+        response = self.post(csrf=self.csrf, action="preview", old="mail.example.test",
+                             new="mx.example.test")
+        self.assertEqual(response.code, 200, response.body)
+        found = re.search(rb'name="digest" value="([0-9a-f]{64})"', response.body)
+        assert found is not None, response.body
+        return response, found.group(1).decode()
+
+    def test_form(self) -> None:
+        response = self.send(b"GET", b"/hostname", (b"Cookie: sd_session=" + self.token,))
+        self.assertEqual(response.code, 200)
+        self.assertIn(b'<label for="old">Current host name</label>', response.body)
+        self.assertIn(b'value="mail.example.test"', response.body)
+
+    def test_preview_writes_nothing(self) -> None:
+        response, _ = self.preview()
+        self.assertIn(b"-public_hostname = mail.example.test", response.body)
+        self.assertIn(b"+public_hostname = mx.example.test", response.body)
+        self.assertIn(b"+host = mx.example.test", response.body)
+        self.assertEqual(self.config.read_text(), self.before)
+
+    def test_apply(self) -> None:
+        _, digest = self.preview()
+        generation = self.store.generation
+        response = self.post(csrf=self.csrf, action="apply", old="mail.example.test",
+                             new="mx.example.test", digest=digest)
+        self.assertEqual(response.code, 200, response.body)
+        self.assertIn(b"mail.example.test is now mx.example.test", response.body)
+        self.assertIn(b"written and reloaded", response.body)
+        after = self.config.read_text()
+        self.assertNotIn("mail.example.test", after)
+        self.assertEqual(after, self.before.replace("mail.example.test", "mx.example.test"))
+        self.assertEqual(self.store.generation, generation + 1)
+
+    def test_changed_since_preview(self) -> None:
+        """
+        Another administrator saved in between: nothing is overwritten, the
+        preview of the file as it is now is shown.
+        """
+        _, digest = self.preview()
+        edited = self.before.replace("ttl = 1", "ttl = 2")
+        self.config.write_text(edited)
+        response = self.post(csrf=self.csrf, action="apply", old="mail.example.test",
+                             new="mx.example.test", digest=digest)
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"The file changed since your preview", response.body)
+        self.assertEqual(self.config.read_text(), edited)
+        self.assertNotIn(digest.encode(), response.body)
+
+    def test_refused(self) -> None:
+        """
+        Bad names are shown next to their field; a missing token is
+        refused; nothing is written.
+        """
+        for old, new, field in (("mail.example.test", "bad..name", b"new-error"),
+                                ("", "mx.example.test", b"old-error"),
+                                ("mail.example.test", "x" * 300, b"new-error"),
+                                ("<script>", "mx.example.test", b"old-error")):
+            response = self.post(csrf=self.csrf, action="preview", old=old, new=new)
+            self.assertEqual(response.code, 400, (old, new))
+            self.assertIn(b'id="' + field + b'"', response.body)
+            self.assertNotIn(b"<script>", response.body)
+        response = self.post(action="apply", old="mail.example.test", new="mx.example.test")
+        self.assertEqual(response.code, 403)
+        self.assertEqual(self.config.read_text(), self.before)
+
+    def test_nothing_uses_it(self) -> None:
+        response = self.post(csrf=self.csrf, action="preview", old="other.example.test",
+                             new="mx.example.test")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"uses other.example.test", response.body)
+        self.assertNotIn(b'name="digest"', response.body)
