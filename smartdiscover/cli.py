@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import getpass
-import os
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -33,6 +31,7 @@ from smartdiscover.config.admin import (
     remove_account,
     set_account,
 )
+from smartdiscover.config.edit import unified_diff, validate_text, write_text
 from smartdiscover.config.hostname import hosts_entries, mentions, rename_host
 from smartdiscover.config.passwd_file import set_password
 from smartdiscover.config.public import port_warnings
@@ -121,12 +120,7 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
     if renamed == text:
         print(f"{config}: nothing uses {old}")
         return 0
-    for line in difflib.unified_diff(text.splitlines(keepends=True),
-                                     renamed.splitlines(keepends=True),
-                                     fromfile=str(config), tofile=str(config)):
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        sys.stdout.write(line)
+    sys.stdout.write(unified_diff(config, text, renamed))
     entries = hosts_entries(text)
     if old != new and old in entries and new in entries:
         print(f"note: [hosts] already has an entry for {new}: it and the entry for {old} "
@@ -139,7 +133,7 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
         for number, line in left:
             print(f"  line {number}: {line}", file=sys.stderr)
     try:
-        model = _validate(config, renamed)
+        model = validate_text(config, renamed)
     except ConfigError as e:
         print(f"smartdiscover: the result would not be valid; {config} is unchanged",
               file=sys.stderr)
@@ -148,44 +142,10 @@ def set_hostname(path: str, new: str, old: str | None, dry_run: bool) -> int:
         return 1
     if dry_run:
         return 0
-    _write(config, renamed)
+    write_text(config, renamed)
     print(f"{config}: written; send SIGHUP to the running service to apply it")
     _warn_about_certificate(model, new)
     return 0
-
-
-def _validate(config: Path, text: str) -> Model:
-    """
-    Load C{text} as if it were the file at C{config} (same directory, so
-    relative paths resolve the same way).
-    """
-    fd, name = tempfile.mkstemp(prefix=".sd-", suffix=".ini", dir=config.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        return load(name)
-    except ConfigError as e:
-        scratch = str(Path(name).absolute())
-        raise ConfigError([dataclasses.replace(p, file=str(config.absolute()))
-                           if p.file == scratch else p for p in e.problems]) from None
-    finally:
-        os.unlink(name)
-
-
-def _write(config: Path, text: str, mode: int = 0o644) -> None:
-    """
-    Replace the file in one step, keeping its permissions (C{mode} for a
-    new file).
-    """
-    fd, name = tempfile.mkstemp(prefix=".sd-", dir=config.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(name, config.stat().st_mode & 0o7777 if config.exists() else mode)
-        os.replace(name, config)
-    except BaseException:
-        os.unlink(name)
-        raise
 
 
 def _warn_about_certificate(model: Model, host: str) -> None:
@@ -261,7 +221,7 @@ def set_user_password(address: str, passwd_file: str | None, config: str, name: 
     except (ValueError, AddressError, UnicodeDecodeError) as e:
         print(f"smartdiscover: {e}", file=sys.stderr)
         return 1
-    _write(path, text, mode=0o600)
+    write_text(path, text, mode=0o600)
     print(f"{path}: {'updated' if existed else 'added'} {address}; "
           "send SIGHUP to the running service to apply it")
     return 0
@@ -293,7 +253,7 @@ def set_admin_password(name: str, config: str, remove: bool, scheme: str = "bcry
         print(f"smartdiscover: {e}", file=sys.stderr)
         return 1
     try:
-        _write(path, text, mode=0o600)
+        write_text(path, text, mode=0o600)
     except OSError as e:
         print(f"smartdiscover: cannot write {path}: {e.strerror}", file=sys.stderr)
         return 1
