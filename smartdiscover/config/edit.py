@@ -10,8 +10,10 @@ import dataclasses
 import difflib
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 from smartdiscover.config.loader import ConfigError, load
 from smartdiscover.config.model import Model
@@ -96,3 +98,92 @@ def unified_diff(config: Path, old: str, new: str) -> str:
             line += "\n\\ No newline at end of file\n"
         lines.append(line)
     return "".join(lines)
+
+
+_SECTION_LINE = re.compile(r"^\s*\[(?P<name>[^\]]+)\]\s*(?:[;#].*)?$")
+_OPTION_LINE = re.compile(r"^(?P<lead>\s*)(?P<key>[^=:;#\s][^=:]*?)\s*(?P<sep>[=:])"
+                          r"(?P<value>.*?)(?P<tail>\s+[;#].*)?(?P<eol>\r?\n)?$")
+
+
+_NO_OPTION = 1 << 30
+
+
+def set_values(text: str, changes: Mapping[tuple[str, str], str | None]) -> str:
+    """
+    C{text} with each (section, key) set to its value, or removed for
+    L{None}: a key that is there keeps its line, its place and its inline
+    comment (its continuation lines go); a new key goes after the last
+    option of its section; a new section goes at the end.  Every other
+    line stays as written, line ends included.
+
+    @raise ValueError: a value holding a line break or an inline-comment
+        start (it would change the file's shape).
+    """
+    for (section, key), value in changes.items():
+        if value is not None and (any(c in value for c in "\r\n") or
+                                  re.search(r"\s[;#]", value) or value.startswith((";", "#"))):
+            raise ValueError(f"[{section}] {key}: a value is one line, without ' ;' or ' #'")
+    eol = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += eol
+    pending = dict(changes)
+    out: list[str] = []
+    section = ""
+    last_option: dict[str, int] = {}  # section -> index in out after its last option
+    skipping = False
+    indent = _NO_OPTION  # the indent of the option a deeper line continues
+    for line in lines:
+        header = _SECTION_LINE.match(line)
+        if header:
+            section, skipping, indent = header.group("name").strip(), False, _NO_OPTION
+            out.append(line)
+            last_option.setdefault(section, len(out))
+            continue
+        stripped = line.strip()
+        level = len(line) - len(line.lstrip())
+        if skipping and stripped and level > indent:
+            continue  # a continuation line of a value replaced or removed
+        skipping = False
+        if not stripped or stripped[0] in ";#":
+            indent = _NO_OPTION  # a blank or comment line ends a value
+        if stripped and level > indent and last_option.get(section) == len(out):
+            out.append(line)  # a continuation line of the option before
+            last_option[section] = len(out)
+            continue
+        option = _OPTION_LINE.match(line) if stripped and stripped[0] not in ";#" else None
+        if option is not None:
+            key = option.group("key").strip()
+            indent = level
+            if (section, key) in pending:
+                value = pending.pop((section, key))
+                skipping = True
+                if value is None:
+                    continue
+                line = (f"{option.group('lead')}{key} {option.group('sep')} {value}"
+                        f"{option.group('tail') or ''}{option.group('eol') or eol}")
+            out.append(line)
+            last_option[section] = len(out)
+            continue
+        out.append(line)
+    # New keys, in the order given: after their section's last option.
+    for (section, key), value in list(pending.items()):
+        if value is None or section not in last_option:
+            continue
+        at = last_option[section]
+        out.insert(at, f"{key} = {value}{eol}")
+        for name, index in last_option.items():
+            if index >= at:
+                last_option[name] = index + 1
+        del pending[(section, key)]
+    for (section, key), value in pending.items():
+        if value is None:
+            continue
+        if section not in last_option:
+            if out and out[-1].strip():
+                out.append(eol)
+            out.append(f"[{section}]{eol}")
+            last_option[section] = len(out)
+        out.insert(last_option[section], f"{key} = {value}{eol}")
+        last_option[section] += 1
+    return "".join(out)
