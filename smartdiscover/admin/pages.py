@@ -12,6 +12,7 @@ from twisted.web.template import Element, Tag, TagLoader, tags
 
 from smartdiscover.admin.preview import Shown
 from smartdiscover.admin.sessions import Session
+from smartdiscover.admin.settings import FIELDS, MAX_VALUE, SECURITY_CHOICES
 
 TITLE = "SmartDiscover"
 
@@ -36,6 +37,10 @@ th, td { text-align: left; padding: .3em .8em; border-bottom: 1px solid #8884;
          vertical-align: top; }
 .state-ok { color: var(--good); }
 .state-failing { color: var(--bad); font-weight: 600; }
+fieldset { margin-top: 1em; border: 1px solid #8886; }
+legend { font-weight: 600; }
+nav.domains a { margin-right: 1em; }
+select { font: inherit; padding: .3em; }
 pre { background: #8881; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 """
 
@@ -57,6 +62,7 @@ def layout(title: str, session: Session | None, *content: Any) -> Page:
     header = tags.header(tags.span(TITLE, class_="brand"))
     if session is not None:
         header(tags.nav(tags.a("Health", href="/"),
+                        tags.a("SmartDiscover", href="/settings"),
                         tags.a("What a client gets", href="/client"),
                         tags.a("Set New Hostname For All", href="/hostname"),
                         **{"aria-label": "Console"}),
@@ -210,3 +216,75 @@ def hostname_page(session: Session, old: str, new: str, errors: dict[str, str],
                       tags.button("Apply and reload", type="submit"),
                       method="post", action="/hostname")))
     return layout("Set New Hostname For All", session, *content)
+
+
+def settings_page(session: Session, domains: Iterable[str], domain: str | None,
+                  shown: dict[str, str], main: dict[str, str], errors: dict[str, str],
+                  digest: str, problems: Iterable[str] = (), message: str | None = None,
+                  diff: str | None = None, entered: dict[str, str] | None = None) -> Page:
+    """
+    The seed's SmartDiscover tab: every field of the main sections, or of
+    one domain's overrides (the main value shown as the placeholder, an
+    override marked as such); errors next to their fields; after a
+    preview, the diff of the file and an Apply button carrying what was
+    entered and the digest of the file it was made from.
+    """
+    choose = [tags.a("Main settings", href="/settings")]
+    for name in domains:
+        choose.append(tags.a(name, href=f"/settings?domain={name}"))
+    content: list[Any] = [tags.nav(*choose, class_="domains",
+                                   **{"aria-label": "Settings of"})]
+    if message is not None:
+        content.append(tags.p(message, role="status"))
+    listed = list(problems)
+    if listed:
+        content.append(tags.section(tags.h2("The configuration would not be valid"),
+                                    tags.ul(*(tags.li(p) for p in listed), class_="error"),
+                                    tags.p("Nothing was written.")))
+    groups: dict[str, list[Any]] = {}
+    for field in FIELDS:
+        value = shown.get(field.name, "")
+        error = errors.get(field.name)
+        attributes: dict[str, str] = {}
+        if error is not None:
+            attributes.update({"aria-describedby": f"{field.name}-error",
+                               "aria-invalid": "true"})
+        label = field.label
+        if domain is not None and (entered or {}).get(field.name, value):
+            label += " (override)"
+        if field.choice:
+            options = []
+            for option, text in SECURITY_CHOICES:
+                if domain is not None and option == "":
+                    text = f"as in the main settings ({main.get(field.name) or 'not set'})"
+                selected = {"selected": "selected"} if option == value else {}
+                options.append(tags.option(text, value=option, **selected))
+            control: Any = tags.select(*options, id=field.name, name=field.name, **attributes)
+        else:
+            placeholder = main.get(field.name, "") if domain is not None else ""
+            control = tags.input(type="text", id=field.name, name=field.name, value=value,
+                                 maxlength=str(MAX_VALUE), placeholder=placeholder,
+                                 **attributes)
+        items = [tags.label(label, for_=field.name), control]
+        if error is not None:
+            items.append(tags.p(error, class_="error", id=f"{field.name}-error",
+                                role="alert"))
+        groups.setdefault(field.group, []).extend(items)
+    fieldsets = [tags.fieldset(tags.legend(group), *items) for group, items in groups.items()]
+    hidden = [tags.input(type="hidden", name="csrf", value=session.csrf),
+              tags.input(type="hidden", name="digest", value=digest),
+              tags.input(type="hidden", name="domain", value=domain or "")]
+    content.append(tags.form(*hidden, tags.input(type="hidden", name="action", value="preview"),
+                             *fieldsets, tags.div(tags.button("Preview the change",
+                                                              type="submit")),
+                             method="post", action="/settings"))
+    if diff is not None and entered is not None:
+        content.insert(1 if message is None else 2, tags.section(
+            tags.h2("What changes"), tags.pre(diff),
+            tags.form(*hidden, tags.input(type="hidden", name="action", value="apply"),
+                      *(tags.input(type="hidden", name=name, value=value)
+                        for name, value in entered.items()),
+                      tags.button("Apply and reload", type="submit"),
+                      method="post", action="/settings")))
+    title = "SmartDiscover" if domain is None else f"SmartDiscover: {domain}"
+    return layout(title, session, *content)

@@ -9,8 +9,10 @@ hand, bounded: the site parses no POST body itself.
 
 from __future__ import annotations
 
+import configparser
 import hmac
 import secrets
+from functools import partial
 from typing import Callable
 from urllib.parse import parse_qs
 
@@ -29,10 +31,12 @@ from smartdiscover.admin.pages import (
     client_page,
     health_page,
     hostname_page,
+    settings_page,
     login_page,
     message_page,
 )
 from smartdiscover.admin.preview import MAX_ADDRESS, preview
+from smartdiscover.admin.settings import FIELDS, MAX_VALUE, changes, field_of, parse, values
 from smartdiscover.admin.sessions import Session, Sessions
 from smartdiscover.auth.credentials import (
     MAX_PASSWORD_BYTES,
@@ -45,6 +49,7 @@ from smartdiscover.config.edit import (
     FileChanged,
     digest,
     read_text,
+    set_values,
     unified_diff,
     validate_text,
     write_text,
@@ -163,6 +168,8 @@ class Console(Resource):
             return self._health(request, session)
         if path == b"client" and method in (b"GET", b"HEAD"):
             return self._client(request, session)
+        if path == b"settings" and method in (b"GET", b"HEAD", b"POST"):
+            return self._settings(request, session)
         if path == b"hostname":
             if method == b"POST":
                 return self._rename(request, session)
@@ -180,6 +187,112 @@ class Console(Resource):
         return self._show(request, health_page(session, self._store.generation,
                                                self._store.last_error, model.health.probes,
                                                endpoints))
+
+    def _settings(self, request: Request, session: Session) -> int:
+        """
+        The SmartDiscover tab: the fields as the file has them; a preview
+        (the diff, checked as C{check-config} checks the file: errors on
+        the fields, nothing written); the change applied in one step and
+        reloaded, unless the file changed since the page was read, which
+        shows the values now in the file and what was not saved.
+        """
+        model = self._store.current
+        config = model.source
+        form = _form(request) if request.method == b"POST" else {}
+        if request.method == b"POST":
+            domain_text = form.get("domain", "")
+        else:
+            args: dict[bytes, list[bytes]] = request.args or {}
+            domain_text = args.get(b"domain", [b""])[0].decode("utf-8", "replace")
+        domain = domain_text.strip().lower() or None
+        if domain is not None and not model.serves(domain):
+            return self._show(request, message_page(
+                "Not found", "That is not a served domain.", session), 404)
+        entered = {f.name: form[f.name][:MAX_VALUE + 1] for f in FIELDS if f.name in form}
+        action = form.get("action")
+        seen = form.get("digest", "")
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def work() -> tuple[Page | None, int, str]:
+            """
+            The page to show and its status, or (None, 0, what changed)
+            once written; blocking.
+            """
+            text = read_text(config)
+            now = digest(text)
+            try:
+                parser = parse(text)
+            except configparser.Error as e:
+                return message_page("The file cannot be read", str(e).splitlines()[0],
+                                    session), 500, ""
+            current = values(parser, domain)
+            page = partial(settings_page, session, model.domains, domain,
+                           main=values(parser, None), digest=now)
+            if action is None:
+                return page(current, errors={}), 200, ""
+            if now != seen:
+                lost = [f"{name} = {value}" for name, value in entered.items()
+                        if value.strip() != current.get(name, "")]
+                return page(current, errors={}, message=(
+                    "The file changed since you opened this page (someone else saved "
+                    "it): these are the values in it now. Nothing was saved"
+                    + (": " + "; ".join(lost) if lost else "."))), 409, ""
+            errors = {name: f"At most {MAX_VALUE} characters." for name, value
+                      in entered.items() if len(value) > MAX_VALUE}
+            if errors:
+                return page(entered, errors=errors), 400, ""
+            wanted = changes(current, entered, domain)
+            if not wanted:
+                return page(current, errors={}, message="Nothing changed."), 200, ""
+            try:
+                new_text = set_values(text, wanted)
+            except ValueError as e:
+                return page(entered, errors={}, problems=[str(e)]), 400, ""
+            try:
+                validate_text(config, new_text)
+            except ConfigError as e:
+                errors, others = {}, []
+                for problem in e.problems:
+                    name = field_of(problem.section, problem.key, domain)
+                    if name is not None:
+                        errors.setdefault(name, problem.message)
+                    else:
+                        others.append(str(problem))
+                return page(entered, errors=errors, problems=others), 400, ""
+            if action != "apply":
+                return page(entered, errors={}, diff=unified_diff(config, text, new_text),
+                            entered=entered), 200, ""
+            write_text(config, new_text, expected=seen)
+            return None, 0, ", ".join(f"[{s}] {k}" for s, k in wanted)
+
+        def done(result: tuple[Page | None, int, str]) -> object:
+            page, code, summary = result
+            if page is None:
+                _log.info("console: {name} changed {keys} in {file}", name=session.name,
+                          keys=summary, file=str(config))
+                return self._store.reload().addCallback(reloaded)
+            if not gone:
+                self._show(request, page, code)
+            return None
+
+        def reloaded(ok: bool) -> None:
+            if gone:
+                return
+            outcome = "Saved and reloaded." if ok else (
+                f"Saved; the reload failed: {self._store.last_error}")
+            self._show(request, message_page("Saved", outcome, session))
+
+        def failed(failure: Failure) -> None:
+            if not failure.check(FileChanged):
+                _log.failure("console: saving the settings", failure)
+            if not gone:
+                self._show(request, message_page(
+                    "Not saved", "The file changed while it was being written, or the "
+                    "write failed: nothing was saved; open the page again.", session), 409)
+
+        self._writes.run(self._run_in_thread, work).addCallback(done).addErrback(failed)
+        return NOT_DONE_YET
 
     def _rename(self, request: Request, session: Session) -> int:
         """

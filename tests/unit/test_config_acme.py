@@ -212,7 +212,8 @@ class NamesTests(SynchronousTestCase):
         """
         model = self.model({"domains": "b\u00fccher.example"})
         self.assertEqual(managed_certificates(model)[0].names,
-                         ("autodiscover.xn--bcher-kva.example", "autoconfig.xn--bcher-kva.example"))
+                         ("autodiscover.xn--bcher-kva.example",
+                          "autoconfig.xn--bcher-kva.example"))
 
     def test_address_hostname(self) -> None:
         """

@@ -456,3 +456,119 @@ class HostnamePageTests(ConsoleTestCase):
         self.assertEqual(response.code, 200)
         self.assertIn(b"uses other.example.test", response.body)
         self.assertNotIn(b'name="digest"', response.body)
+
+
+class SettingsPageTests(ConsoleTestCase):
+    """
+    The SmartDiscover tab: the seed's fields as the file has them; a save
+    previews the diff, checked as check-config checks the file, then
+    writes it in one step and reloads; two administrators saving at once:
+    the second is told and sees the new values.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.token, self.csrf = self.session()
+        self.config = self.model.source
+        self.before = self.config.read_text()
+
+    def page(self, query: bytes = b"") -> tuple[Response, str]:
+        response = self.send(b"GET", b"/settings" + query,
+                             (b"Cookie: sd_session=" + self.token,))
+        found = re.search(rb'name="digest" value="([0-9a-f]{64})"', response.body)
+        return response, found.group(1).decode() if found else ""
+
+    def post(self, **fields: str) -> Response:
+        return self.send(b"POST", b"/settings", (b"Cookie: sd_session=" + self.token,),
+                         form(csrf=self.csrf, **fields))
+
+    def test_fields(self) -> None:
+        response, _ = self.page()
+        self.assertEqual(response.code, 200)
+        body = response.body.decode()
+        for label in ("Public Hostname", "IMAP host", "SMTP ports", "MobileSync (ActiveSync)",
+                      "WebDAV &amp; SmartAttach", "TeamChat API", "Collaboration API"):
+            self.assertIn(label, body)
+        self.assertIn('id="imap.host" name="imap.host" value="mail.example.test"', body)
+        self.assertIn('<option value="ssl" selected="selected">TLS/SSL</option>', body)
+
+    def test_preview_then_apply(self) -> None:
+        _, digest = self.page()
+        response = self.post(digest=digest, action="preview", **{"imap.host": "imap.example.test"})
+        self.assertEqual(response.code, 200, response.body)
+        self.assertIn(b"-host = mail.example.test", response.body)
+        self.assertIn(b"+host = imap.example.test", response.body)
+        self.assertEqual(self.config.read_text(), self.before)
+        generation = self.store.generation
+        response = self.post(digest=digest, action="apply", **{"imap.host": "imap.example.test"})
+        self.assertEqual(response.code, 200, response.body)
+        self.assertIn(b"Saved and reloaded.", response.body)
+        self.assertEqual(self.config.read_text(), self.before.replace(
+            "[imap]\nhost = mail.example.test", "[imap]\nhost = imap.example.test"))
+        self.assertEqual(self.store.generation, generation + 1)
+
+    def test_errors_on_the_fields(self) -> None:
+        """
+        A value the loader refuses is shown next to its field, the others
+        kept as entered; nothing is written.
+        """
+        _, digest = self.page()
+        response = self.post(digest=digest, action="apply",
+                             **{"imap.port": "99999", "urls.webclient": "ftp://x",
+                                "imap.host": "<b>bold</b>"})
+        self.assertEqual(response.code, 400, response.body)
+        body = response.body.decode()
+        self.assertIn('id="imap.port-error"', body)
+        self.assertIn('id="urls.webclient-error"', body)
+        self.assertIn('aria-invalid="true"', body)
+        self.assertNotIn("<b>bold</b>", body)
+        self.assertEqual(self.config.read_text(), self.before)
+
+    def test_hostile_values(self) -> None:
+        _, digest = self.page()
+        for fields in ({"imap.host": "a" * 3000}, {"imap.host": "x ; injected"},
+                       {"imap.host": "x\ny = z"}):
+            response = self.post(digest=digest, action="apply", **fields)
+            self.assertEqual(response.code, 400, fields)
+            self.assertEqual(self.config.read_text(), self.before)
+        self.assertEqual(self.post(action="apply", digest="0" * 64,
+                                   **{"imap.host": "x.example.test"}).code, 409)
+        response = self.send(b"POST", b"/settings", (b"Cookie: sd_session=" + self.token,),
+                             form(digest=digest, action="apply", **{"imap.host": "x"}))
+        self.assertEqual(response.code, 403)  # no CSRF token
+
+    def test_two_administrators(self) -> None:
+        """
+        The second save, from a page read before the first: refused, the
+        values now in the file shown, and what was not saved listed.
+        """
+        _, digest = self.page()
+        first = self.post(digest=digest, action="apply", **{"imap.host": "one.example.test"})
+        self.assertEqual(first.code, 200, first.body)
+        second = self.post(digest=digest, action="apply",
+                           **{"urls.webclient": "https://two.example.test/"})
+        self.assertEqual(second.code, 409)
+        self.assertIn(b"The file changed since you opened this page", second.body)
+        self.assertIn(b"urls.webclient = https://two.example.test/", second.body)
+        self.assertIn(b'value="one.example.test"', second.body)
+        self.assertNotIn("two.example.test", self.config.read_text())
+
+    def test_domain_overrides(self) -> None:
+        """
+        A domain's page edits its overrides: the main value as the
+        placeholder; saving writes [domain:NAME] imap.host; emptying it
+        removes the override.
+        """
+        response, digest = self.page(b"?domain=example.test")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b'placeholder="mail.example.test"', response.body)
+        saved = self.post(digest=digest, action="apply", domain="example.test",
+                          **{"imap.host": "imap.example.test"})
+        self.assertEqual(saved.code, 200, saved.body)
+        self.assertIn("[domain:example.test]\nimap.host = imap.example.test\n",
+                      self.config.read_text())
+        response, digest = self.page(b"?domain=example.test")
+        self.assertIn(b"IMAP host (override)", response.body)
+        self.post(digest=digest, action="apply", domain="example.test", **{"imap.host": ""})
+        self.assertNotIn("imap.host", self.config.read_text())
+        self.assertEqual(self.page(b"?domain=elsewhere.test")[0].code, 404)
