@@ -65,6 +65,7 @@ def layout(title: str, session: Session | None, *content: Any) -> Page:
                         tags.a("SmartDiscover", href="/settings"),
                         tags.a("What a client gets", href="/client"),
                         tags.a("Set New Hostname For All", href="/hostname"),
+                        tags.a("Users", href="/users"),
                         **{"aria-label": "Console"}),
                tags.form(tags.input(type="hidden", name="csrf", value=session.csrf),
                          tags.span(f"{session.name} "),
@@ -288,3 +289,53 @@ def settings_page(session: Session, domains: Iterable[str], domain: str | None,
                       method="post", action="/settings")))
     title = "SmartDiscover" if domain is None else f"SmartDiscover: {domain}"
     return layout(title, session, *content)
+
+
+def users_page(session: Session, users: Iterable[tuple[str, str]], digest: str,
+               errors: dict[str, str], address: str = "", display_name: str = "",
+               message: str | None = None) -> Page:
+    """
+    The password file's users: one removal form each, and a form that adds
+    a user or sets a new password (asked twice).
+    """
+    content: list[Any] = []
+    if message is not None:
+        content.append(tags.p(message, role="status"))
+    rows = [tags.tr(tags.td(user), tags.td(name),
+                    tags.td(tags.form(
+                        tags.input(type="hidden", name="csrf", value=session.csrf),
+                        tags.input(type="hidden", name="digest", value=digest),
+                        tags.input(type="hidden", name="action", value="remove"),
+                        tags.input(type="hidden", name="address", value=user),
+                        tags.button("Remove", type="submit", **{"aria-label": f"Remove {user}"}),
+                        method="post", action="/users")))
+            for user, name in users]
+    content.append(tags.table(tags.caption("Users of the password file"),
+                              tags.thead(tags.tr(tags.th("Address", scope="col"),
+                                                 tags.th("Display name", scope="col"),
+                                                 tags.th("", scope="col"))),
+                              tags.tbody(*rows)) if rows else tags.p("No users yet."))
+    password_attributes = {"autocomplete": "new-password", "maxlength": "1024"}
+    fields: list[Any] = [
+        tags.input(type="hidden", name="csrf", value=session.csrf),
+        tags.input(type="hidden", name="digest", value=digest),
+        tags.input(type="hidden", name="action", value="set"),
+        *_field("Address", "address", address, errors.get("address"), required="required",
+                maxlength="320", autocomplete="off"),
+        *_field("Display name (optional)", "display_name", display_name,
+                errors.get("display_name"), maxlength="200"),
+    ]
+    for name, label in (("password", "Password"), ("confirm", "The password again")):
+        error = errors.get(name)
+        attributes = dict(password_attributes)
+        if error is not None:
+            attributes.update({"aria-describedby": f"{name}-error", "aria-invalid": "true"})
+        fields += [tags.label(label, for_=name),
+                   tags.input(type="password", id=name, name=name, required="required",
+                              **attributes)]
+        if error is not None:
+            fields.append(tags.p(error, class_="error", id=f"{name}-error", role="alert"))
+    fields.append(tags.div(tags.button("Add the user or set the password", type="submit")))
+    content.append(tags.section(tags.h2("Add a user, or set a new password"),
+                                tags.form(*fields, method="post", action="/users")))
+    return layout("Users", session, *content)

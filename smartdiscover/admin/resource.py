@@ -32,6 +32,7 @@ from smartdiscover.admin.pages import (
     health_page,
     hostname_page,
     settings_page,
+    users_page,
     login_page,
     message_page,
 )
@@ -44,7 +45,8 @@ from smartdiscover.auth.credentials import (
     IPrincipalChecker,
 )
 from smartdiscover.auth.errors import Unavailable
-from smartdiscover.config.address import AddressError, normalize_domain
+from smartdiscover.auth.hashing import hash_password
+from smartdiscover.config.address import AddressError, normalize_domain, split_address
 from smartdiscover.config.edit import (
     FileChanged,
     digest,
@@ -56,6 +58,7 @@ from smartdiscover.config.edit import (
 )
 from smartdiscover.config.hostname import rename_host
 from smartdiscover.config.loader import ConfigError
+from smartdiscover.config.passwd_file import remove_user, set_password
 from smartdiscover.config.principal import Principal
 from smartdiscover.config.store import ConfigStore, RunInThread
 from smartdiscover.health.endpoints import advertised
@@ -170,6 +173,8 @@ class Console(Resource):
             return self._client(request, session)
         if path == b"settings" and method in (b"GET", b"HEAD", b"POST"):
             return self._settings(request, session)
+        if path == b"users" and method in (b"GET", b"HEAD", b"POST"):
+            return self._users(request, session)
         if path == b"hostname":
             if method == b"POST":
                 return self._rename(request, session)
@@ -290,6 +295,107 @@ class Console(Resource):
                 self._show(request, message_page(
                     "Not saved", "The file changed while it was being written, or the "
                     "write failed: nothing was saved; open the page again.", session), 409)
+
+        self._writes.run(self._run_in_thread, work).addCallback(done).addErrback(failed)
+        return NOT_DONE_YET
+
+    def _users(self, request: Request, session: Session) -> int:
+        """
+        The password file's users: add one, set a password, remove one;
+        the file replaced in one step (only if unchanged since the page
+        was read) and reloaded.  Only with C{[auth] backend = passwd}.
+        """
+        model = self._store.current
+        path = model.auth.passwd_file
+        if model.auth.backend != "passwd" or path is None:
+            return self._show(request, message_page(
+                "Users", f"Users are kept by the {model.auth.backend} backend, not here.",
+                session), 404)
+        form = _form(request) if request.method == b"POST" else {}
+        action = form.get("action")
+        address = form.get("address", "").strip()[:MAX_ADDRESS + 1]
+        display_name = form.get("display_name", "").strip()[:201]
+        password = form.get("password", "").encode("utf-8")
+        seen = form.get("digest", "")
+        case_sensitive = model.auth.case_sensitive_local
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def listed(text: str) -> list[tuple[str, str]]:
+            found = []
+            for line in text.splitlines():
+                fields = line.strip().split(":")
+                if line.strip() and not line.strip().startswith("#") and len(fields) >= 2:
+                    found.append((fields[0], fields[4] if len(fields) > 4 else ""))
+            return found
+
+        def work() -> tuple[Page | None, int, str]:
+            text = read_text(path)
+            now = digest(text)
+            page = partial(users_page, session, listed(text), now)
+            if action is None:
+                return page({}), 200, ""
+            if now != seen:
+                return page({}, message="The password file changed since you opened this "
+                                        "page: these are its users now. Nothing was saved."
+                            ), 409, ""
+            errors: dict[str, str] = {}
+            try:
+                if len(address) > MAX_ADDRESS:
+                    raise AddressError(f"at most {MAX_ADDRESS} characters")
+                _, domain = split_address(address)
+                if not model.serves(domain):
+                    raise AddressError(f"{domain} is not a served domain")
+            except AddressError as e:
+                errors["address"] = f"Not an address of a served domain: {e}."
+            if action == "remove" and not errors:
+                new_text, existed = remove_user(text, address, case_sensitive)
+                if not existed:
+                    errors["address"] = "No such user."
+            elif action == "set" and not errors:
+                if not password or len(password) > MAX_PASSWORD_BYTES:
+                    errors["password"] = f"1 to {MAX_PASSWORD_BYTES} bytes."
+                elif form.get("confirm", "").encode("utf-8") != password:
+                    errors["confirm"] = "The two passwords differ."
+                else:
+                    try:
+                        new_text, existed = set_password(
+                            text, address, hash_password(password).decode("ascii"),
+                            display_name or None, case_sensitive)
+                    except ValueError as e:
+                        errors["display_name"] = f"{e}."
+            elif not errors:
+                errors["address"] = "Unknown action."
+            if errors:
+                return page(errors, address, display_name), 400, ""
+            write_text(path, new_text, expected=seen, mode=0o600)
+            done_what = ("removed" if action == "remove" else
+                         "password set for" if existed else "added")
+            return None, 0, f"{done_what} {address}"
+
+        def done(result: tuple[Page | None, int, str]) -> object:
+            page, code, summary = result
+            if page is None:
+                _log.info("console: {name} {change} in {file}", name=session.name,
+                          change=summary, file=str(path))
+                return self._store.reload().addCallback(reloaded, summary)
+            if not gone:
+                self._show(request, page, code)
+            return None
+
+        def reloaded(ok: bool, summary: str) -> None:
+            if gone:
+                return
+            outcome = "reloaded." if ok else f"the reload failed: {self._store.last_error}"
+            self._show(request, message_page("Users", f"User {summary}; {outcome}", session))
+
+        def failed(failure: Failure) -> None:
+            if not failure.check(FileChanged):
+                _log.failure("console: changing the users", failure)
+            if not gone:
+                self._show(request, message_page(
+                    "Not saved", "The password file changed while it was being written, "
+                    "or the write failed: nothing was saved.", session), 409)
 
         self._writes.run(self._run_in_thread, work).addCallback(done).addErrback(failed)
         return NOT_DONE_YET

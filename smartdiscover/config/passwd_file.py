@@ -156,3 +156,24 @@ def set_password(text: str, address: str, password_hash: str, display_name: str 
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     return "".join(lines) + ":".join(fields) + "\n", False
+
+
+def remove_user(text: str, address: str, case_sensitive: bool = False) -> tuple[str, bool]:
+    """
+    The file C{text} without C{address}'s line; every other line kept.
+    Returns the new text and whether the address was there.
+    """
+    key = address_key(address, case_sensitive)
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            same = address_key(stripped.split(":")[0], case_sensitive) == key
+        except AddressError:
+            continue
+        if same:
+            del lines[index]
+            return "".join(lines), True
+    return text, False

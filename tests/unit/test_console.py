@@ -572,3 +572,75 @@ class SettingsPageTests(ConsoleTestCase):
         self.post(digest=digest, action="apply", domain="example.test", **{"imap.host": ""})
         self.assertNotIn("imap.host", self.config.read_text())
         self.assertEqual(self.page(b"?domain=elsewhere.test")[0].code, 404)
+
+
+class UsersPageTests(ConsoleTestCase):
+    """
+    Users of the password file: add, set a password, remove; the file
+    replaced in one step and reloaded, never over a change made since the
+    page was read.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.token, self.csrf = self.session()
+        passwd = self.model.auth.passwd_file
+        assert passwd is not None
+        self.passwd = passwd
+
+    def page(self) -> tuple[Response, str]:
+        response = self.send(b"GET", b"/users", (b"Cookie: sd_session=" + self.token,))
+        found = re.search(rb'name="digest" value="([0-9a-f]{64})"', response.body)
+        assert found is not None, response.body
+        return response, found.group(1).decode()
+
+    def post(self, **fields: str) -> Response:
+        return self.send(b"POST", b"/users", (b"Cookie: sd_session=" + self.token,),
+                         form(csrf=self.csrf, **fields))
+
+    def test_list(self) -> None:
+        response, _ = self.page()
+        self.assertIn(b"<td>demo@example.test</td><td>Demo User</td>", response.body)
+        self.assertIn(b'aria-label="Remove demo@example.test"', response.body)
+        self.assertNotIn(DEMO_HASH.encode(), response.body)
+
+    def test_add_and_remove(self) -> None:
+        from smartdiscover.auth.hashing import verify_password
+        _, digest = self.page()
+        response = self.post(digest=digest, action="set", address="new@example.test",
+                             display_name="New One", password="a new secret",
+                             confirm="a new secret")
+        self.assertEqual(response.code, 200, response.body)
+        self.assertIn(b"User added new@example.test; reloaded.", response.body)
+        self.assertNotIn(b"a new secret", response.body)
+        line = [entry for entry in self.passwd.read_text().splitlines()
+                if entry.startswith("new@")][0]
+        self.assertTrue(verify_password(line.split(":")[1].encode(), b"a new secret"))
+        self.assertTrue(line.endswith(":New One"))
+        _, digest = self.page()
+        response = self.post(digest=digest, action="remove", address="new@example.test")
+        self.assertEqual(response.code, 200, response.body)
+        self.assertNotIn("new@example.test", self.passwd.read_text())
+        self.assertIn("demo@example.test", self.passwd.read_text())
+
+    def test_refused(self) -> None:
+        _, digest = self.page()
+        before = self.passwd.read_text()
+        for fields, error in (
+                ({"address": "nobody", "password": "x", "confirm": "x"}, b"address-error"),
+                ({"address": "a@elsewhere.test", "password": "x", "confirm": "x"},
+                 b"address-error"),
+                ({"address": "a@example.test", "password": "x", "confirm": "y"},
+                 b"confirm-error"),
+                ({"address": "a@example.test", "password": "", "confirm": ""},
+                 b"password-error"),
+                ({"address": "a@example.test", "password": "x", "confirm": "x",
+                  "display_name": "bad:name"}, b"display_name-error")):
+            response = self.post(digest=digest, action="set", **fields)
+            self.assertEqual(response.code, 400, fields)
+            self.assertIn(b'id="' + error + b'"', response.body, fields)
+        response = self.post(digest=digest, action="remove", address="ghost@example.test")
+        self.assertEqual(response.code, 400)
+        self.assertEqual(self.post(digest="0" * 64, action="remove",
+                                   address="demo@example.test").code, 409)
+        self.assertEqual(self.passwd.read_text(), before)
