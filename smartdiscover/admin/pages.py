@@ -24,7 +24,7 @@ header { display: flex; align-items: center; gap: 1.5em; padding: .6em 1.5em;
 header .brand { font-weight: 600; }
 header nav a { margin-right: 1em; }
 header form { margin-left: auto; }
-main { padding: 1em 1.5em; max-width: 70em; }
+main { padding: 1em 1.5em; max-width: 80em; }
 a { color: var(--accent); }
 a:focus, button:focus, input:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
 label { display: block; font-weight: 600; margin-top: 1em; }
@@ -41,6 +41,7 @@ fieldset { margin-top: 1em; border: 1px solid #8886; }
 legend { font-weight: 600; }
 nav.domains a { margin-right: 1em; }
 select { font: inherit; padding: .3em; }
+.scroll { overflow-x: auto; }
 pre { background: #8881; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
 """
 
@@ -109,6 +110,13 @@ def message_page(title: str, text: str, session: Session | None = None) -> Page:
     return layout(title, session, tags.p(text))
 
 
+def _moment(iso: str | None) -> str:
+    """
+    C{2026-12-03 16:26:08 UTC} for an ISO 8601 time in UTC.
+    """
+    return (iso or "").replace("T", " ").replace("+00:00", " UTC")
+
+
 def health_page(session: Session, generation: int, last_error: str | None,
                 probes: bool, endpoints: Iterable[dict[str, Any]]) -> Page:
     """
@@ -123,7 +131,7 @@ def health_page(session: Session, generation: int, last_error: str | None,
         rows.append(tags.tr(
             tags.td(endpoint["endpoint"]), tags.td(endpoint["security"]),
             tags.td(state, class_=f"state-{state}"),
-            tags.td(endpoint["since"] or ""),
+            tags.td(_moment(endpoint["since"])),
             tags.td("" if endpoint["latency_ms"] is None else f"{endpoint['latency_ms']} ms"),
             tags.td(endpoint["error"] or ""),
             tags.td("" if endpoint["certificate_days_left"] is None
@@ -135,12 +143,12 @@ def health_page(session: Session, generation: int, last_error: str | None,
     elif not rows:
         table = tags.p("No endpoint has been probed yet.")
     else:
-        table = tags.table(
+        table = tags.div(tags.table(
             tags.caption("Advertised endpoints"),
             tags.thead(tags.tr(*(tags.th(h, scope="col") for h in (
                 "Endpoint", "Security", "State", "Since", "Latency", "Last error",
                 "Certificate", "Advertised")))),
-            tags.tbody(*rows))
+            tags.tbody(*rows)), class_="scroll")
     return layout("Health", session,
                   tags.p(f"Configuration generation {generation}."), reload, table)
 

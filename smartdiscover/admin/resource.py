@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import hmac
+import re
 import secrets
 from functools import partial
 from typing import Callable
@@ -65,6 +66,8 @@ from smartdiscover.health.endpoints import advertised
 from smartdiscover.health.monitor import HealthMonitor
 from smartdiscover.web.health import endpoint_states
 
+# The pages behind a session: asked for without one, they send to the login.
+PAGES = frozenset({b"", b"settings", b"hostname", b"client", b"users"})
 SESSION_COOKIE = b"sd_session"
 LOGIN_COOKIE = b"sd_login"
 MAX_FORM_BYTES = 16 * 1024
@@ -77,7 +80,12 @@ SECURITY_HEADERS = {
     b"Content-Security-Policy": b"default-src 'none'; style-src 'self'; img-src 'self'; "
                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     b"X-Frame-Options": b"DENY",
+    # Browsers send "Origin: null" with a form posted under no-referrer,
+    # and the console checks the origin of every form.
+    b"Referrer-Policy": b"same-origin",
 }
+
+_LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 _log = Logger(namespace="smartdiscover.admin")
 
@@ -160,6 +168,8 @@ class Console(Resource):
             if method == b"POST":
                 return self._show(request, message_page(
                     "Session ended", "Your session has ended: log in again."), 403)
+            if path not in PAGES:
+                return self._show(request, message_page("Not found", "No such page."), 404)
             return _redirect(request, b"/login")
         if path == b"logout" and method == b"POST":
             return self._logout(request, session)
@@ -505,8 +515,13 @@ class Console(Resource):
                     code: int = 200) -> int:
         if error is None and self._sessions.find(_cookie(request, SESSION_COOKIE)):
             return _redirect(request, b"/")
-        token = secrets.token_urlsafe(32)
-        self._cookie(request, LOGIN_COOKIE, token.encode("ascii"))
+        # The same token for every login page of this browser: a page
+        # opened in another tab, or a fetch that lands here (the favicon),
+        # must not void the form already shown.
+        token = _cookie(request, LOGIN_COOKIE) or ""
+        if not _LOGIN_TOKEN.fullmatch(token):
+            token = secrets.token_urlsafe(32)
+            self._cookie(request, LOGIN_COOKIE, token.encode("ascii"))
         return self._show(request, login_page(token, error, name), code)
 
     def _login(self, request: Request) -> int:

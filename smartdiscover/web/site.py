@@ -47,13 +47,18 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-# Encoded once: every response starts its headers with these lines; a
-# resource that sets its own Content-Security-Policy (the console, which
-# serves a stylesheet) gets the others only.
+# Encoded once: every response starts its headers with these lines.  A
+# resource that sets a Content-Security-Policy of its own (the console,
+# with its stylesheet and forms) may set any of the others too, and gets
+# ours only for those it did not set.
 _SECURITY_LINES = b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS)
-_SECURITY_LINES_OWN_POLICY = b"".join(name + b": " + value + b"\r\n"
-                                      for name, value in SECURITY_HEADERS
-                                      if name != b"Content-Security-Policy")
+
+
+def _security_lines(headers: http.Headers) -> bytes:
+    if not headers.hasHeader(b"content-security-policy"):
+        return _SECURITY_LINES
+    return b"".join(name + b": " + value + b"\r\n" for name, value in SECURITY_HEADERS
+                    if not headers.hasHeader(name))
 
 
 def raw_response(status: bytes) -> bytes:
@@ -119,13 +124,11 @@ class SmartChannel(http.HTTPChannel):
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes,
                      headers: http.Headers) -> None:
         """
-        Every response gets the security headers, already encoded (its own
-        C{Content-Security-Policy} instead of ours if it set one), and no
+        Every response gets the security headers, already encoded (those it
+        set itself instead of ours, if it set a C{Content-Security-Policy}), and no
         C{Server} header (it would name Twisted's version).
         """
-        security = (_SECURITY_LINES_OWN_POLICY if headers.hasHeader(b"content-security-policy")
-                    else _SECURITY_LINES)
-        lines = [version, b" ", code, b" ", reason, b"\r\n", security]
+        lines = [version, b" ", code, b" ", reason, b"\r\n", _security_lines(headers)]
         for name, values in headers.getAllRawHeaders():
             if name != b"Server":
                 for value in values:

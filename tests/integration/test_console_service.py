@@ -85,13 +85,19 @@ class Browser:
 class ConsoleServiceTests(SynchronousTestCase):
     timeout = 120
 
-    def start(self, interface: str = "127.0.0.1") -> None:
+    def start(self, interface: str = "127.0.0.1", dead_imap: bool = False) -> None:
+        """
+        The service with the console; with C{dead_imap}, probes on and the
+        IMAP endpoint on a port nothing listens on.
+        """
         self.directory = Path(self.mktemp()).absolute()
         self.https, self.console = free_port(), free_port()
         ini = build_ini({
             "server": {"https": f"ssl:{self.https}:interface=127.0.0.1:"
                                 "privateKey=tls/server.key:certKey=tls/server.crt"},
-            "health": {"probes": "no"},
+            "health": {"probes": "yes", "timeout": "2"} if dead_imap else {"probes": "no"},
+            **({"imap": {"host": "127.0.0.1", "port": str(free_port())}} if dead_imap
+               else {}),
             "admin": {"listen": f"tcp:{self.console}:interface={interface}",
                       "accounts": "admins"},
         })

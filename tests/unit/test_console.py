@@ -135,6 +135,19 @@ class LoginTests(ConsoleTestCase):
         self.assertEqual(response.header(b"cache-control"), [b"no-store"])
         self.assertEqual(response.header(b"x-content-type-options"), [b"nosniff"])
 
+    def test_login_token_kept(self) -> None:
+        """
+        A second login page in the same browser (another tab) keeps the
+        token the first form carries; a fetch of no page (the favicon) is a
+        404 that leaves it alone.
+        """
+        cookie, token = self.login_form()
+        again = self.send(b"GET", b"/login", (b"Cookie: sd_login=" + cookie,))
+        self.assertIn(f'value="{token}"'.encode(), again.body)
+        self.assertEqual(again.header(b"set-cookie"), [])
+        favicon = self.send(b"GET", b"/favicon.ico", (b"Cookie: sd_login=" + cookie,))
+        self.assertEqual((favicon.code, favicon.header(b"set-cookie")), (404, []))
+
     def test_login_and_health_page(self) -> None:
         """
         The right password: a new session cookie and the health page, with
