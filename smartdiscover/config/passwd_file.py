@@ -131,25 +131,18 @@ def set_password(text: str, address: str, password_hash: str, display_name: str 
     split_address(address)
     if display_name is not None and (":" in display_name or not xml_safe(display_name)):
         raise ValueError("a display name cannot contain ':' or control characters")
-    key = address_key(address, case_sensitive)
     lines = text.splitlines(keepends=True)
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        fields = stripped.split(":")
-        try:
-            same = address_key(fields[0], case_sensitive) == key
-        except AddressError:
-            continue
-        if same:
-            fields[1] = password_hash
-            if display_name is not None:
-                fields += [""] * (5 - len(fields))
-                fields[4] = display_name
-            ending = line[len(line.rstrip("\r\n")):] or "\n"
-            lines[index] = ":".join(fields) + ending
-            return "".join(lines), True
+    index = _line_of(lines, address, case_sensitive)
+    if index is not None:
+        line = lines[index]
+        fields = line.strip().split(":")
+        fields[1] = password_hash
+        if display_name is not None:
+            fields += [""] * (5 - len(fields))
+            fields[4] = display_name
+        ending = line[len(line.rstrip("\r\n")):] or "\n"
+        lines[index] = ":".join(fields) + ending
+        return "".join(lines), True
     fields = [address, password_hash]
     if display_name:
         fields += ["", "", display_name]
@@ -163,17 +156,26 @@ def remove_user(text: str, address: str, case_sensitive: bool = False) -> tuple[
     The file C{text} without C{address}'s line; every other line kept.
     Returns the new text and whether the address was there.
     """
-    key = address_key(address, case_sensitive)
     lines = text.splitlines(keepends=True)
+    index = _line_of(lines, address, case_sensitive)
+    if index is None:
+        return text, False
+    del lines[index]
+    return "".join(lines), True
+
+
+def _line_of(lines: list[str], address: str, case_sensitive: bool) -> int | None:
+    """
+    The index of C{address}'s line among C{lines}, or L{None}.
+    """
+    key = address_key(address, case_sensitive)
     for index, line in enumerate(lines):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         try:
-            same = address_key(stripped.split(":")[0], case_sensitive) == key
+            if address_key(stripped.split(":")[0], case_sensitive) == key:
+                return index
         except AddressError:
             continue
-        if same:
-            del lines[index]
-            return "".join(lines), True
-    return text, False
+    return None
